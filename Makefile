@@ -1,0 +1,69 @@
+# riskengine: `make run` serves the app, `make test` runs every check. Both set themselves up.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+PORT ?= 8000
+# Local runs default to debug mode (dev secret key, detailed errors). Deployments set DEBUG=0 and SECRET_KEY.
+export DEBUG ?= 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+
+.PHONY: help run test install install-dev lint typecheck deploy-check pytest stop clean
+
+help:
+	@echo "make run   - set up .venv and the embedded PostgreSQL, migrate, seed, serve on 127.0.0.1:$(PORT)"
+	@echo "make test  - set up everything, then ruff, mypy, deployment-file checks and pytest"
+	@echo "make stop  - stop the embedded PostgreSQL"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Installs only when requirements.txt changed since the last install. The CPU torch wheel on
+# local disk goes first, so that nothing later pulls a multi-GB CUDA build.
+$(RUNTIME_STAMP): requirements.txt | $(PY)
+	$(PIP) install --quiet "$$(grep -E '^torch==' requirements.txt)"
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements-dev.txt $(RUNTIME_STAMP)
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(RUNTIME_STAMP)
+install-dev: $(DEV_STAMP)
+
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install-dev
+	$(VENV)/bin/mypy
+
+deploy-check: install-dev
+	$(VENV)/bin/actionlint .github/workflows/*.yml
+	$(VENV)/bin/hadolint Dockerfile
+	$(PY) manage.py check --fail-level WARNING
+	$(PY) manage.py makemigrations --check --dry-run
+
+pytest: install-dev
+	$(VENV)/bin/pytest
+
+test: lint typecheck deploy-check pytest
+
+stop: install
+	$(PY) -m riskengine.embedded_pg stop
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from pgvector.django import HnswIndex, VectorField
+
+EMBEDDING_DIM = 384
+
+
+class Record(models.Model):
+    """One scored case: what came in, what the model said and why, and (later) what really happened."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    timestamp = models.DateTimeField(default=timezone.now)
+    model_version = models.ForeignKey("predictions.ModelVersion", on_delete=models.PROTECT, related_name="records")
+    model_id = models.CharField(max_length=96, help_text="name@version, kept for readability")
+    features_json = models.JSONField()
+    embedding = VectorField(dimensions=EMBEDDING_DIM, null=True, blank=True)
+    risk_score = models.FloatField()
+    risk_label = models.CharField(max_length=32)
+    base_log_odds = models.FloatField(null=True, blank=True)
+    drivers = models.JSONField(default=list, blank=True)
+    request_id = models.CharField(max_length=128, blank=True, db_index=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outcome = models.BooleanField(null=True, blank=True)
+    outcome_observed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            models.Index(fields=["model_version", "-timestamp", "-id"], name="record_model_ts_idx"),
+            models.Index(fields=["risk_label", "-timestamp", "-id"], name="record_label_ts_idx"),
+            models.Index(fields=["-timestamp", "-id"], name="record_ts_idx"),
+            models.Index(fields=["risk_score"], name="record_score_idx"),
+            HnswIndex(
+                name="record_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} {self.risk_label} {self.risk_score:.3f}"

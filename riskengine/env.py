@@ -1,0 +1,78 @@
+"""The one place that reads configuration from the environment.
+
+Every reader fails loudly (``ImproperlyConfigured``) on a value it cannot parse,
+so a typo in a deployment never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TypeVar
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+T = TypeVar("T")
+
+
+class Env:
+    """Typed accessors over a mapping of environment variables."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def is_set(self, name: str) -> bool:
+        return self._environ.get(name, "").strip() != ""
+
+    def string(self, name: str, default: str | None = None) -> str:
+        raw = self._environ.get(name)
+        if raw is None or raw.strip() == "":
+            if default is None:
+                raise ImproperlyConfigured(f"Environment variable {name} is required but not set.")
+            return default
+        return raw.strip()
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self._environ.get(name)
+        if raw is None:
+            return default
+        value = raw.strip().lower()
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise ImproperlyConfigured(
+            f"Environment variable {name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)."
+        )
+
+    def integer(self, name: str, default: int, *, min_value: int | None = None, max_value: int | None = None) -> int:
+        raw = self._environ.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ImproperlyConfigured(f"Environment variable {name}={raw!r} is not an integer.") from None
+        if min_value is not None and value < min_value:
+            raise ImproperlyConfigured(f"Environment variable {name}={value} is below the minimum {min_value}.")
+        if max_value is not None and value > max_value:
+            raise ImproperlyConfigured(f"Environment variable {name}={value} is above the maximum {max_value}.")
+        return value
+
+    def strings(self, name: str, default: list[str] | None = None) -> list[str]:
+        raw = self._environ.get(name)
+        if raw is None:
+            return list(default or [])
+        return [item.strip() for item in raw.split(",") if item.strip()]
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.string(name, default).lower()
+        if value not in choices:
+            raise ImproperlyConfigured(f"Environment variable {name}={value!r} must be one of: {', '.join(choices)}.")
+        return value
+
+
+env = Env()

@@ -1,0 +1,83 @@
+"""Static checks of the deployment files, which cannot run here (no Docker engine, no GitHub)."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_db_api_and_worker():
+    services = _compose()["services"]
+    assert set(services) == {"db", "api", "worker"}
+
+
+def test_compose_db_uses_pgvector_with_healthcheck_and_named_volume():
+    compose = _compose()
+    db = compose["services"]["db"]
+    assert db["image"] == "pgvector/pgvector:pg16"
+    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+    volume, mount = db["volumes"][0].split(":", 1)
+    assert mount == "/var/lib/postgresql/data"
+    assert volume in compose["volumes"]
+    for key in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"):
+        assert f"${{{key}" in db["environment"][key]
+
+
+def test_compose_app_services_wait_for_db_and_build_database_url_from_env():
+    services = _compose()["services"]
+    for name in ("api", "worker"):
+        service = services[name]
+        assert service["build"] == "."
+        assert service["env_file"] == ".env"
+        assert service["depends_on"]["db"]["condition"] == "service_healthy"
+        url = service["environment"]["DATABASE_URL"]
+        assert re.fullmatch(
+            r"postgres://\$\{POSTGRES_USER[^}]*\}:\$\{POSTGRES_PASSWORD[^}]*\}@db:5432/\$\{POSTGRES_DB[^}]*\}", url
+        ), url
+
+
+def test_compose_api_migrates_then_runs_gunicorn_and_worker_runs_db_worker():
+    services = _compose()["services"]
+    api_command = " ".join(services["api"]["command"])
+    assert api_command.index("migrate") < api_command.index("gunicorn")
+    assert "readyz" in " ".join(services["api"]["healthcheck"]["test"])
+    assert services["worker"]["command"] == ["python", "manage.py", "db_worker"]
+
+
+def test_dockerfile_is_multistage_slim_cpu_torch_nonroot_with_healthcheck():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.count("FROM python:3.11-slim") == 2
+    assert "download.pytorch.org/whl/cpu" in dockerfile
+    assert '"torch==2.13.0"' in dockerfile
+    assert "collectstatic" in dockerfile
+    assert re.search(r"^USER (?!root)\S+", dockerfile, re.MULTILINE)
+    assert "HEALTHCHECK" in dockerfile
+    assert "gunicorn" in dockerfile
+
+
+def test_env_example_documents_every_setting_read_by_the_code():
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    used: set[str] = set()
+    for path in [ROOT / "riskengine" / "settings.py", ROOT / "gunicorn.conf.py", ROOT / "docker-compose.yml"]:
+        text = path.read_text()
+        used |= set(re.findall(r"env\.\w+\(\s*\"([A-Z][A-Z0-9_]+)\"", text))
+        used |= set(re.findall(r"environ\.get\(\s*\"([A-Z][A-Z0-9_]+)\"", text))
+        used |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", text))
+    assert used, "found no settings at all"
+    assert used <= documented, f"undocumented: {sorted(used - documented)}"
+
+
+def test_ci_workflow_runs_lint_tests_on_pgvector_and_builds_the_image():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    jobs = workflow["jobs"]
+    assert jobs["test"]["services"]["postgres"]["image"] == "pgvector/pgvector:pg16"
+    steps = " ".join(str(step.get("run", "")) for job in jobs.values() for step in job["steps"])
+    for command in ("ruff check", "ruff format --check", "mypy", "pytest", "migrate"):
+        assert command in steps
+    assert any("build-push-action" in str(step.get("uses", "")) for step in jobs["image"]["steps"])

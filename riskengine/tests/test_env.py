@@ -1,0 +1,39 @@
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from riskengine.env import Env
+
+
+def test_it_parses_booleans_and_rejects_garbage():
+    env = Env({"A": "yes", "B": "0", "C": "maybe"})
+    assert env.boolean("A", default=False) is True
+    assert env.boolean("B", default=True) is False
+    assert env.boolean("MISSING", default=True) is True
+    with pytest.raises(ImproperlyConfigured, match="C='maybe' is not a boolean"):
+        env.boolean("C", default=False)
+
+
+def test_it_parses_integers_within_bounds():
+    env = Env({"N": "12", "BAD": "twelve", "NEG": "-1"})
+    assert env.integer("N", default=1) == 12
+    assert env.integer("MISSING", default=7) == 7
+    with pytest.raises(ImproperlyConfigured, match="BAD='twelve' is not an integer"):
+        env.integer("BAD", default=1)
+    with pytest.raises(ImproperlyConfigured, match="below the minimum 0"):
+        env.integer("NEG", default=1, min_value=0)
+
+
+def test_it_requires_strings_without_default():
+    env = Env({"EMPTY": "  "})
+    with pytest.raises(ImproperlyConfigured, match="EMPTY is required"):
+        env.string("EMPTY")
+    assert env.string("EMPTY", default="x") == "x"
+
+
+def test_it_splits_lists_and_checks_choices():
+    env = Env({"HOSTS": "a.example, b.example,,", "FMT": "JSON", "BADFMT": "xml"})
+    assert env.strings("HOSTS") == ["a.example", "b.example"]
+    assert env.strings("MISSING", default=["x"]) == ["x"]
+    assert env.choice("FMT", ("text", "json"), default="text") == "json"
+    with pytest.raises(ImproperlyConfigured, match="must be one of: text, json"):
+        env.choice("BADFMT", ("text", "json"), default="text")

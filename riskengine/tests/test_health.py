@@ -1,0 +1,47 @@
+import pytest
+from django.db import OperationalError, connection
+from django.db.migrations.recorder import MigrationRecorder
+
+from riskengine import health
+
+
+@pytest.fixture(autouse=True)
+def _reset_migration_cache(monkeypatch):
+    monkeypatch.setattr(health, "_migrations_applied", False)
+
+
+def test_healthz_answers_without_the_database(client):
+    # no django_db mark: any database access here would fail the test
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_is_ok_when_the_database_is_migrated(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}}
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_with_pending_migrations(client):
+    MigrationRecorder.Migration.objects.filter(app="records", name="0001_initial").delete()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["migrations"].endswith("pending")
+    assert response["Retry-After"] == "5"
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_json_when_the_database_is_unreachable(client, monkeypatch):
+    def broken_cursor(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", broken_cursor)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["checks"]["database"] == "unreachable"

@@ -1,0 +1,58 @@
+"""The settings module itself fails loudly on bad configuration (run in a subprocess for a clean import)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _import_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "LOG_FORMAT"}}
+    environ.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", "import riskengine.settings as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_it_requires_a_secret_key_when_debug_is_off():
+    result = _import_settings(DEBUG="0")
+    assert result.returncode != 0
+    assert "SECRET_KEY is required when DEBUG is off" in result.stderr
+
+
+def test_it_rejects_a_bad_boolean():
+    result = _import_settings(DEBUG="sometimes")
+    assert result.returncode != 0
+    assert "DEBUG='sometimes' is not a boolean" in result.stderr
+
+
+def test_it_rejects_a_non_postgres_database_url():
+    result = _import_settings(DEBUG="1", DATABASE_URL="sqlite:///tmp/x.db")
+    assert result.returncode != 0
+    assert "DATABASE_URL must point at PostgreSQL" in result.stderr
+
+
+def test_it_uses_the_embedded_server_without_database_url():
+    result = _import_settings(DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "riskengine.db"]
+
+
+def test_it_uses_database_url_as_is():
+    result = _import_settings(DEBUG="0", SECRET_KEY="x" * 50, DATABASE_URL="postgres://u:p@db.internal:5433/risk")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "django.db.backends.postgresql"]
+
+
+def test_it_rejects_a_bad_log_format():
+    result = _import_settings(DEBUG="1", LOG_FORMAT="xml")
+    assert result.returncode != 0
+    assert "LOG_FORMAT='xml' must be one of: text, json" in result.stderr
