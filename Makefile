@@ -42,6 +42,7 @@ install-dev: $(DEV_STAMP)
 
 run: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
 	$(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)
 
 lint: install-dev

@@ -70,3 +70,31 @@ class ModelVersion(models.Model):
     @property
     def model_id(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def is_production(self) -> bool:
+        return self.status == self.Status.PRODUCTION
+
+
+class PromotionEvent(models.Model):
+    """The registry's history: every promotion and rollback, with the production version it replaced."""
+
+    class Action(models.TextChoices):
+        PROMOTE = "promote"
+        ROLLBACK = "rollback"
+
+    name = models.SlugField(max_length=64)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    previous = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["name", "-created_at"], name="promotion_name_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.model_version}"

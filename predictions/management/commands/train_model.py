@@ -1,0 +1,66 @@
+"""python manage.py train_model --csv PATH --target COL --positive VALUE --name NAME [...]"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from predictions.management.summary import format_version_summary
+from predictions.ml.training import ALGORITHMS, TrainingError
+from predictions.models import ModelVersion
+from predictions.services import model_version_train
+
+
+class Command(BaseCommand):
+    help = "Train a risk model from a CSV, evaluate it on a stratified holdout and register it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--csv", required=True, type=Path, help="training data (header row required)")
+        parser.add_argument("--target", required=True, help="target column (exactly two classes)")
+        parser.add_argument("--positive", required=True, help="the target value that means risk")
+        parser.add_argument("--name", required=True, help="registry name; the version counts up")
+        parser.add_argument("--algorithm", choices=ALGORITHMS, default="logistic")
+        parser.add_argument("--exclude", default="", help="comma-separated columns to leave out")
+        parser.add_argument("--description-file", type=Path, help="JSON object: column -> description")
+        parser.add_argument(
+            "--embedder",
+            choices=[choice.value for choice in ModelVersion.Embedder],
+            default=ModelVersion.Embedder.TEXT.value,
+            help="how records of this model are embedded for similarity search",
+        )
+        parser.add_argument("--promote", action="store_true", help="make the new version production")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        name: str = options["name"]
+        if not name.replace("-", "").replace("_", "").isalnum() or len(name) > 64:
+            raise CommandError(f"--name {name!r} must be letters, digits, '-' or '_' (at most 64)")
+        descriptions = None
+        if options["description_file"]:
+            path: Path = options["description_file"]
+            try:
+                descriptions = json.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise CommandError(f"description file not found: {path}") from None
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise CommandError(f"description file is not valid JSON: {path}: {exc}") from None
+            if not isinstance(descriptions, dict) or not all(isinstance(v, str) for v in descriptions.values()):
+                raise CommandError("description file must be a JSON object mapping column names to strings")
+        exclude = [col.strip() for col in options["exclude"].split(",") if col.strip()]
+        try:
+            version = model_version_train(
+                csv_path=options["csv"],
+                target=options["target"],
+                positive=options["positive"],
+                name=name,
+                algorithm=options["algorithm"],
+                exclude=exclude,
+                descriptions=descriptions,
+                embedder=options["embedder"],
+                promote=options["promote"],
+            )
+        except TrainingError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(format_version_summary(version))

@@ -1,0 +1,139 @@
+"""Model artifacts: saved with skops (never pickle or joblib), loaded only after a SHA-256 check and
+only if every type in them is on an explicit allowlist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import skops.io as sio
+from sklearn.pipeline import Pipeline
+
+ARTIFACT_FORMAT = 1
+
+# Every type a riskengine artifact may contain. Anything else makes the artifact untrusted.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "builtins.bool",
+    "builtins.float",
+    "builtins.int",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.slice",
+    "builtins.str",
+    "builtins.tuple",
+    "functools.partial",
+    "numpy.dtype",
+    "numpy.bool_",
+    "numpy.float32",
+    "numpy.float64",
+    "numpy.int32",
+    "numpy.int64",
+    "numpy.ndarray",
+    "numpy.random._generator.Generator",
+    "numpy.uint64",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.preprocessing._encoders.OneHotEncoder",
+    "sklearn.preprocessing._encoders.OrdinalEncoder",
+    "sklearn.preprocessing._function_transformer.FunctionTransformer",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn.utils.validation.check_array",
+)
+
+
+class ArtifactError(ValueError):
+    """The artifact is tampered with, corrupt, or contains types that are not trusted."""
+
+
+@dataclass
+class Artifact:
+    pipeline: Pipeline
+    background: np.ndarray
+    background_mean: np.ndarray
+    algorithm: str
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _collect_types(node: Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        if "__class__" in node and "__module__" in node:
+            found.add(f"{node['__module__']}.{node['__class__']}")
+        for value in node.values():
+            _collect_types(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _collect_types(value, found)
+
+
+def artifact_types(data: bytes) -> set[str]:
+    """Every type named anywhere in a skops file (not only those skops itself distrusts)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise ArtifactError(f"artifact is not a readable skops file: {exc}") from None
+    found: set[str] = set()
+    _collect_types(schema, found)
+    return found
+
+
+def untrusted_types(data: bytes) -> list[str]:
+    named = artifact_types(data) | set(sio.get_untrusted_types(data=data))
+    return sorted(named - set(TRUSTED_TYPES))
+
+
+def dump_artifact(*, pipeline: Pipeline, background: np.ndarray, background_mean: np.ndarray, algorithm: str) -> bytes:
+    payload: dict[str, Any] = {
+        "format": ARTIFACT_FORMAT,
+        "algorithm": algorithm,
+        "pipeline": pipeline,
+        "background": np.asarray(background, dtype=np.float64),
+        "background_mean": np.asarray(background_mean, dtype=np.float64),
+    }
+    data: bytes = sio.dumps(payload, compression=zipfile.ZIP_DEFLATED)
+    untrusted = untrusted_types(data)
+    if untrusted:  # we would refuse to load it: fail at save time instead
+        raise ArtifactError(f"artifact would contain types outside the allowlist: {', '.join(untrusted)}")
+    return data
+
+
+def load_artifact(data: bytes, *, expected_sha256: str) -> Artifact:
+    """Verify the digest first, then the types, then load. Never unpickles anything."""
+    actual = sha256_hex(bytes(data))
+    if not hmac.compare_digest(actual, expected_sha256):
+        raise ArtifactError(f"artifact SHA-256 mismatch: expected {expected_sha256[:12]}…, got {actual[:12]}…")
+    untrusted = untrusted_types(bytes(data))
+    if untrusted:
+        raise ArtifactError(f"artifact contains untrusted types: {', '.join(untrusted)}")
+    try:
+        payload = sio.loads(bytes(data), trusted=list(TRUSTED_TYPES))
+    except Exception as exc:
+        raise ArtifactError(f"artifact could not be loaded: {exc}") from None
+    if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
+        raise ArtifactError("artifact has an unknown format")
+    return Artifact(
+        pipeline=payload["pipeline"],
+        background=np.asarray(payload["background"], dtype=np.float64),
+        background_mean=np.asarray(payload["background_mean"], dtype=np.float64),
+        algorithm=str(payload["algorithm"]),
+    )

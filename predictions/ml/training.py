@@ -1,0 +1,222 @@
+"""Train a binary risk model from a CSV-shaped DataFrame and evaluate it on a stratified holdout."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from predictions.ml.features import FeatureSpec, SchemaError, encode_frame, infer_schema, to_frame
+
+ALGORITHMS = ("logistic", "hgb")
+SEED = 42
+TEST_SIZE = 0.2
+BACKGROUND_ROWS = 100
+MISSING_CATEGORY = "__missing__"
+
+
+class TrainingError(ValueError):
+    """The data cannot be used to train a model; the message is one line, fit for a user."""
+
+
+@dataclass
+class TrainedModel:
+    algorithm: str
+    schema: list[FeatureSpec]
+    target: str
+    positive_class: str
+    pipeline: Pipeline
+    background: np.ndarray  # encoded training rows used as the SHAP background (hgb) and self-check
+    background_mean: np.ndarray  # mean of the transformed training matrix (logistic)
+    metrics: dict[str, Any]
+    training_sha256: str
+    training_rows: int
+    excluded: list[str] = field(default_factory=list)
+    train_encoded: np.ndarray | None = None  # the training split (not persisted)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_training_csv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise TrainingError(f"CSV file not found: {path}")
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise TrainingError(f"CSV file is empty: {path}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise TrainingError(f"CSV file could not be parsed: {path}: {str(exc).splitlines()[0]}") from None
+    if frame.empty:
+        raise TrainingError(f"CSV file has a header but no rows: {path}")
+    return frame
+
+
+def build_pipeline(algorithm: str, schema: Sequence[FeatureSpec]) -> Pipeline:
+    """One transformer per feature, in schema order, so each output column maps back to one feature."""
+    transformers: list[tuple[str, Any, list[str]]] = []
+    for j, spec in enumerate(schema):
+        name = f"f{j}"
+        if algorithm == "logistic":
+            if spec.type == "category":
+                step: Any = Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
+                        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                    ]
+                )
+            else:
+                step = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+        elif algorithm == "hgb":
+            if spec.type == "category":
+                step = OrdinalEncoder(
+                    categories=[list(spec.choices)],
+                    handle_unknown="use_encoded_value",
+                    unknown_value=np.nan,
+                    encoded_missing_value=np.nan,
+                )
+            else:
+                step = "passthrough"
+        else:
+            raise TrainingError(f"unknown algorithm {algorithm!r}; use one of: {', '.join(ALGORITHMS)}")
+        transformers.append((name, step, [spec.name]))
+    prep = ColumnTransformer(transformers, sparse_threshold=0.0, verbose_feature_names_out=False)
+    model: Any
+    if algorithm == "logistic":
+        model = LogisticRegression(C=1.0, max_iter=5000)
+    else:
+        model = HistGradientBoostingClassifier(
+            categorical_features=[spec.type == "category" for spec in schema],
+            max_iter=100,
+            learning_rate=0.1,
+            max_leaf_nodes=15,
+            l2_regularization=1.0,
+            random_state=SEED,
+        )
+    return Pipeline([("prep", prep), ("model", model)])
+
+
+def calibration_bins(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> list[dict[str, Any]]:
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.clip(np.digitize(proba, edges[1:-1], right=False), 0, n_bins - 1)
+    bins = []
+    for b in range(n_bins):
+        mask = index == b
+        count = int(mask.sum())
+        bins.append(
+            {
+                "lower": float(edges[b]),
+                "upper": float(edges[b + 1]),
+                "count": count,
+                "mean_predicted": float(proba[mask].mean()) if count else None,
+                "observed_rate": float(y_true[mask].mean()) if count else None,
+            }
+        )
+    return bins
+
+
+def evaluate(y_true: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
+    clipped = np.clip(proba, 1e-15, 1 - 1e-15)
+    return {
+        "roc_auc": float(roc_auc_score(y_true, proba)),
+        "pr_auc": float(average_precision_score(y_true, proba)),
+        "brier": float(brier_score_loss(y_true, proba)),
+        "log_loss": float(log_loss(y_true, clipped, labels=[0, 1])),
+        "calibration": calibration_bins(y_true, proba),
+    }
+
+
+def train(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    positive: str,
+    algorithm: str = "logistic",
+    exclude: Sequence[str] = (),
+    descriptions: Mapping[str, str] | None = None,
+    training_sha256: str = "",
+) -> TrainedModel:
+    if algorithm not in ALGORITHMS:
+        raise TrainingError(f"unknown algorithm {algorithm!r}; use one of: {', '.join(ALGORITHMS)}")
+    if target not in frame.columns:
+        raise TrainingError(
+            f"target column {target!r} is not in the CSV (columns: {', '.join(map(str, frame.columns))})"
+        )
+    missing = [col for col in exclude if col not in frame.columns]
+    if missing:
+        raise TrainingError(f"excluded column(s) not in the CSV: {', '.join(missing)}")
+    if target in exclude:
+        raise TrainingError("the target column cannot be excluded")
+    frame = frame[frame[target].notna()]
+    if frame.empty:
+        raise TrainingError(f"target column {target!r} has no values")
+    labels = frame[target].astype(str).str.strip()
+    classes = sorted(labels.unique())
+    if len(classes) != 2:
+        raise TrainingError(
+            f"target column {target!r} must have exactly 2 classes, found {len(classes)}: {classes[:5]}"
+        )
+    if str(positive) not in classes:
+        raise TrainingError(f"positive value {positive!r} does not occur in {target!r} (classes: {classes})")
+    y = (labels == str(positive)).to_numpy(dtype=int)
+    if min(int(y.sum()), int(len(y) - y.sum())) < 5:
+        raise TrainingError("each class needs at least 5 rows for a stratified holdout")
+
+    features = frame.drop(columns=[target, *exclude])
+    if features.shape[1] == 0:
+        raise TrainingError("no feature columns left after excluding the target and --exclude")
+    try:
+        schema = infer_schema(features, descriptions=descriptions)
+        encoded = encode_frame(features, schema)
+    except SchemaError as exc:
+        raise TrainingError(str(exc)) from None
+
+    idx_train, idx_test = train_test_split(
+        np.arange(len(y)), test_size=TEST_SIZE, stratify=y, random_state=SEED, shuffle=True
+    )
+    x_train, x_test = encoded[idx_train], encoded[idx_test]
+    y_train, y_test = y[idx_train], y[idx_test]
+
+    pipeline = build_pipeline(algorithm, schema)
+    pipeline.fit(to_frame(schema, x_train), y_train)
+    proba = pipeline.predict_proba(to_frame(schema, x_test))[:, 1]
+    metrics = evaluate(y_test, proba)
+    metrics.update(
+        {"n_train": len(y_train), "n_test": len(y_test), "base_rate": float(y_train.mean()), "algorithm": algorithm}
+    )
+
+    transformed_train = pipeline.named_steps["prep"].transform(to_frame(schema, x_train))
+    rng = np.random.default_rng(SEED)
+    take = rng.choice(len(x_train), size=min(BACKGROUND_ROWS, len(x_train)), replace=False)
+    return TrainedModel(
+        algorithm=algorithm,
+        schema=schema,
+        target=target,
+        positive_class=str(positive),
+        pipeline=pipeline,
+        background=x_train[np.sort(take)],
+        background_mean=np.asarray(transformed_train, dtype=np.float64).mean(axis=0),
+        metrics=metrics,
+        training_sha256=training_sha256,
+        training_rows=len(y),
+        excluded=list(exclude),
+        train_encoded=x_train,
+    )

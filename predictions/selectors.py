@@ -1,0 +1,124 @@
+"""Registry reads, and the per-process cache of loaded (verified, compiled) models.
+
+Artifacts are immutable, so a loaded model is cached by primary key for the life of the process.
+Which version is in production can change at any time (promotion, rollback, from any process), so
+that answer is cached for at most ``MODEL_REFRESH_SECONDS`` (default 2 s): a promotion reaches every
+worker within that time, with no restart and no cross-process signalling.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from predictions.ml.artifacts import load_artifact
+from predictions.ml.features import FeatureSpec, schema_from_dicts
+from predictions.ml.scoring import ScoringModel
+from predictions.models import ModelVersion
+
+
+class ModelNotFound(Exception):
+    """No such model name, version, or no production version; the message is fit for a user."""
+
+
+@dataclass
+class LoadedModel:
+    """A model version ready to score: its registry row's identity plus the compiled model."""
+
+    pk: int
+    name: str
+    version: int
+    model_id: str
+    embedder: str
+    schema: list[FeatureSpec]
+    scorer: ScoringModel
+
+
+_lock = threading.Lock()
+_loaded: dict[int, LoadedModel] = {}
+_production: dict[str, tuple[float, int]] = {}  # name -> (resolved at, pk)
+
+
+def model_version_list(*, name: str | None = None) -> QuerySet[ModelVersion]:
+    queryset = ModelVersion.objects.defer("artifact").order_by("name", "-version")
+    if name is not None:
+        queryset = queryset.filter(name=name)
+    return queryset
+
+
+def model_version_list_production() -> QuerySet[ModelVersion]:
+    return model_version_list().filter(status=ModelVersion.Status.PRODUCTION)
+
+
+def parse_model_id(model_id: str) -> tuple[str, int]:
+    name, sep, version = model_id.partition("@")
+    if not sep or not name or not version.isdigit():
+        raise ModelNotFound(f"model_id {model_id[:100]!r} is not of the form name@version")
+    return name, int(version)
+
+
+def model_version_get(*, model_id: str) -> ModelVersion:
+    name, version = parse_model_id(model_id)
+    found = model_version_list().filter(name=name, version=version).first()
+    if found is None:
+        raise ModelNotFound(f"model version {model_id[:100]!r} does not exist")
+    return found
+
+
+def model_version_get_production(*, name: str) -> ModelVersion:
+    found = model_version_list_production().filter(name=name).first()
+    if found is None:
+        if model_version_list().filter(name=name).exists():
+            raise ModelNotFound(f"model {name[:100]!r} has no production version")
+        raise ModelNotFound(f"model {name[:100]!r} does not exist")
+    return found
+
+
+def _load(pk: int) -> LoadedModel:
+    with _lock:
+        cached = _loaded.get(pk)
+    if cached is not None:
+        return cached
+    row = ModelVersion.objects.get(pk=pk)
+    schema = schema_from_dicts(row.feature_schema)
+    artifact = load_artifact(bytes(row.artifact), expected_sha256=row.artifact_sha256)
+    loaded = LoadedModel(
+        pk=row.pk,
+        name=row.name,
+        version=row.version,
+        model_id=row.model_id,
+        embedder=row.embedder,
+        schema=schema,
+        scorer=ScoringModel(schema=schema, label_bands=row.label_bands, artifact=artifact),
+    )
+    with _lock:
+        return _loaded.setdefault(pk, loaded)
+
+
+def loaded_model_get(*, name: str | None = None, model_id: str | None = None) -> LoadedModel:
+    """The production version of ``name``, or exactly ``model_id``; loaded, verified and compiled."""
+    if model_id:
+        return _load(model_version_get(model_id=model_id).pk)
+    if not name:
+        raise ModelNotFound("name a model or a model_id")
+    now = time.monotonic()
+    refresh = float(getattr(settings, "MODEL_REFRESH_SECONDS", 2.0))
+    with _lock:
+        resolved = _production.get(name)
+    if resolved is None or now - resolved[0] > refresh:
+        pk = model_version_get_production(name=name).pk
+        with _lock:
+            _production[name] = (now, pk)
+    else:
+        pk = resolved[1]
+    return _load(pk)
+
+
+def loaded_model_cache_clear() -> None:
+    with _lock:
+        _loaded.clear()
+        _production.clear()

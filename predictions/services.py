@@ -1,0 +1,184 @@
+"""Registry writes: register a trained model, promote, roll back, seed the demo model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from predictions.ml.artifacts import dump_artifact, sha256_hex
+from predictions.ml.features import schema_to_dicts
+from predictions.ml.scoring import check_label_bands
+from predictions.ml.training import TrainedModel, TrainingError, file_sha256, read_training_csv, train
+from predictions.models import ModelVersion, PromotionEvent, default_label_bands
+
+DEMO_MODEL_NAME = "credit"
+
+
+class RegistryError(Exception):
+    """A registry operation that cannot be done; the message is fit for a user."""
+
+
+def _user_or_none(user: AbstractBaseUser | AnonymousUser | None) -> Any:
+    return user if user is not None and user.is_authenticated else None
+
+
+def model_version_register(
+    *,
+    trained: TrainedModel,
+    name: str,
+    embedder: str = ModelVersion.Embedder.TEXT,
+    label_bands: list[dict[str, Any]] | None = None,
+    notes: str = "",
+    created_by: AbstractBaseUser | None = None,
+) -> ModelVersion:
+    """Store a trained model as the next version of ``name`` (status staging)."""
+    artifact = dump_artifact(
+        pipeline=trained.pipeline,
+        background=trained.background,
+        background_mean=trained.background_mean,
+        algorithm=trained.algorithm,
+    )
+    bands = check_label_bands(label_bands or default_label_bands())
+    with transaction.atomic():
+        # serialise version numbering per name across processes
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"modelversion:{name}"])
+        latest = ModelVersion.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0
+        return ModelVersion.objects.create(
+            name=name,
+            version=latest + 1,
+            status=ModelVersion.Status.STAGING,
+            algorithm=trained.algorithm,
+            embedder=embedder,
+            feature_schema=schema_to_dicts(trained.schema),
+            target=trained.target,
+            positive_class=trained.positive_class,
+            label_bands=bands,
+            metrics=trained.metrics,
+            training_sha256=trained.training_sha256,
+            training_rows=trained.training_rows,
+            artifact=artifact,
+            artifact_sha256=sha256_hex(artifact),
+            created_by=_user_or_none(created_by),
+            notes=notes,
+        )
+
+
+def model_version_train(
+    *,
+    csv_path: Path,
+    target: str,
+    positive: str,
+    name: str,
+    algorithm: str = "logistic",
+    exclude: list[str] | None = None,
+    descriptions: dict[str, str] | None = None,
+    embedder: str = ModelVersion.Embedder.TEXT,
+    promote: bool = False,
+    created_by: AbstractBaseUser | None = None,
+) -> ModelVersion:
+    """Train from a CSV and register (and optionally promote) the result. Raises TrainingError."""
+    frame = read_training_csv(csv_path)
+    trained = train(
+        frame,
+        target=target,
+        positive=positive,
+        algorithm=algorithm,
+        exclude=exclude or [],
+        descriptions=descriptions,
+        training_sha256=file_sha256(csv_path),
+    )
+    version = model_version_register(trained=trained, name=name, embedder=embedder, created_by=created_by)
+    if promote:
+        version = model_version_promote(model_version=version, user=created_by)
+    return version
+
+
+def model_version_promote(
+    *,
+    model_version: ModelVersion,
+    user: AbstractBaseUser | AnonymousUser | None = None,
+    action: str = PromotionEvent.Action.PROMOTE,
+) -> ModelVersion:
+    """Make ``model_version`` the production version of its name; the previous one is archived."""
+    with transaction.atomic():
+        versions = list(ModelVersion.objects.select_for_update().filter(name=model_version.name).order_by("version"))
+        target = next(v for v in versions if v.pk == model_version.pk)
+        current = next((v for v in versions if v.status == ModelVersion.Status.PRODUCTION), None)
+        if current is not None and current.pk == target.pk:
+            return target
+        if current is not None:
+            current.status = ModelVersion.Status.ARCHIVED
+            current.save(update_fields=["status"])
+        target.status = ModelVersion.Status.PRODUCTION
+        target.promoted_at = timezone.now()
+        target.save(update_fields=["status", "promoted_at"])
+        if action == PromotionEvent.Action.ROLLBACK:
+            # the rolled-back-to version's own predecessor, so that repeated rollbacks walk back in time
+            made = PromotionEvent.objects.filter(model_version=target).order_by("-created_at", "-id").first()
+            previous = made.previous if made is not None else None
+        else:
+            previous = current
+        PromotionEvent.objects.create(
+            name=target.name,
+            action=action,
+            model_version=target,
+            previous=previous,
+            created_by=_user_or_none(user),
+        )
+    return target
+
+
+def model_version_rollback(*, name: str, user: AbstractBaseUser | AnonymousUser | None = None) -> ModelVersion:
+    """Return ``name`` to the production version it had before the current one."""
+    with transaction.atomic():
+        current = ModelVersion.objects.select_for_update().filter(name=name, status="production").first()
+        if current is None:
+            raise RegistryError(f"model {name!r} has no production version to roll back from")
+        made = PromotionEvent.objects.filter(model_version=current).order_by("-created_at", "-id").first()
+        if made is None or made.previous is None:
+            raise RegistryError(f"model {name!r} has no earlier production version to roll back to")
+        return model_version_promote(model_version=made.previous, user=user, action=PromotionEvent.Action.ROLLBACK)
+
+
+def demo_model_ensure(
+    *, csv_path: Path | None = None, descriptions_path: Path | None = None
+) -> tuple[ModelVersion, bool]:
+    """Make sure a production ``credit`` model exists; train it only if no version from this data exists.
+
+    Returns the production version and whether anything was trained.
+    """
+    csv_path = csv_path or Path(settings.BASE_DIR) / "data" / "german_credit.csv"
+    existing = ModelVersion.objects.filter(name=DEMO_MODEL_NAME, status=ModelVersion.Status.PRODUCTION).first()
+    if existing is not None:
+        return existing, False
+    digest = file_sha256(csv_path)
+    same_data = (
+        ModelVersion.objects.filter(name=DEMO_MODEL_NAME, training_sha256=digest, algorithm="logistic")
+        .order_by("version")
+        .first()
+    )
+    if same_data is not None:
+        return model_version_promote(model_version=same_data), False
+    descriptions_path = descriptions_path or csv_path.with_name("german_credit.descriptions.json")
+    descriptions = json.loads(descriptions_path.read_text()) if descriptions_path.exists() else None
+    try:
+        version = model_version_train(
+            csv_path=csv_path,
+            target="creditability",
+            positive="bad",
+            name=DEMO_MODEL_NAME,
+            algorithm="logistic",
+            descriptions=descriptions,
+            promote=True,
+        )
+    except TrainingError as exc:  # pragma: no cover - the shipped data is known good
+        raise RegistryError(f"could not train the demo model: {exc}") from exc
+    return version, True

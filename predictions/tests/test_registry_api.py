@@ -1,0 +1,37 @@
+import pytest
+
+
+def test_metadata_is_public_and_describes_production_models(api_client, demo_model):
+    response = api_client.get("/api/metadata/")
+    assert response.status_code == 200
+    [model] = response.json()["models"]
+    assert model["name"] == "credit" and model["model_id"] == "credit@1"
+    assert len(model["feature_schema"]) == 20
+    assert model["label_bands"][1] == {"label": "medium", "min": 0.3}
+    assert model["metrics"]["roc_auc"] >= 0.75
+    assert "artifact" not in model
+
+
+def test_models_require_authentication(api_client, demo_model):
+    response = api_client.get("/api/models/")
+    assert response.status_code in (401, 403)
+    assert response.json()["error"]["code"] in ("not_authenticated", "permission_denied")
+
+
+def test_models_list_every_version(api_client, demo_model, api_user, german_credit_trained):
+    from predictions.services import model_version_register
+
+    model_version_register(trained=german_credit_trained, name="credit")
+    api_client.force_authenticate(api_user)
+    versions = api_client.get("/api/models/").json()["results"]
+    assert [(v["model_id"], v["status"]) for v in versions] == [("credit@2", "staging"), ("credit@1", "production")]
+    detail = api_client.get("/api/models/credit/").json()
+    assert detail["production"] == "credit@1" and len(detail["versions"]) == 2
+
+
+@pytest.mark.django_db
+def test_an_unknown_model_is_a_json_404(api_client, api_user):
+    api_client.force_authenticate(api_user)
+    response = api_client.get("/api/models/nope/")
+    assert response.status_code == 404
+    assert response.json()["error"] == {"code": "not_found", "message": "Model 'nope' does not exist."}
