@@ -11,14 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import QuerySet
 
-from predictions.ml.artifacts import load_artifact
-from predictions.ml.features import FeatureSpec, schema_from_dicts
-from predictions.ml.scoring import ScoringModel
 from predictions.models import ModelVersion
+
+if TYPE_CHECKING:  # the ML stack is imported on first load, not at start-up
+    from predictions.ml.features import FeatureSpec
+    from predictions.ml.scoring import ScoringModel
 
 
 class ModelNotFound(Exception):
@@ -83,6 +85,10 @@ def _load(pk: int) -> LoadedModel:
         cached = _loaded.get(pk)
     if cached is not None:
         return cached
+    from predictions.ml.artifacts import load_artifact
+    from predictions.ml.features import schema_from_dicts
+    from predictions.ml.scoring import ScoringModel
+
     row = ModelVersion.objects.get(pk=pk)
     schema = schema_from_dicts(row.feature_schema)
     artifact = load_artifact(bytes(row.artifact), expected_sha256=row.artifact_sha256)

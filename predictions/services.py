@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -12,11 +12,13 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from predictions.ml.artifacts import dump_artifact, sha256_hex
-from predictions.ml.features import schema_to_dicts
-from predictions.ml.scoring import check_label_bands
-from predictions.ml.training import TrainedModel, TrainingError, file_sha256, read_training_csv, train
 from predictions.models import ModelVersion, PromotionEvent, default_label_bands
+
+if TYPE_CHECKING:
+    from predictions.ml.training import TrainedModel
+
+# The ML modules (scikit-learn, pandas, skops) are imported inside the functions that train or store
+# models, so that every other manage.py command and the admin start in a fraction of the time.
 
 DEMO_MODEL_NAME = "credit"
 
@@ -39,6 +41,10 @@ def model_version_register(
     created_by: AbstractBaseUser | None = None,
 ) -> ModelVersion:
     """Store a trained model as the next version of ``name`` (status staging)."""
+    from predictions.ml.artifacts import dump_artifact, sha256_hex
+    from predictions.ml.features import schema_to_dicts
+    from predictions.ml.scoring import check_label_bands
+
     artifact = dump_artifact(
         pipeline=trained.pipeline,
         background=trained.background,
@@ -85,6 +91,8 @@ def model_version_train(
     created_by: AbstractBaseUser | None = None,
 ) -> ModelVersion:
     """Train from a CSV and register (and optionally promote) the result. Raises TrainingError."""
+    from predictions.ml.training import file_sha256, read_training_csv, train
+
     frame = read_training_csv(csv_path)
     trained = train(
         frame,
@@ -159,6 +167,8 @@ def demo_model_ensure(
     existing = ModelVersion.objects.filter(name=DEMO_MODEL_NAME, status=ModelVersion.Status.PRODUCTION).first()
     if existing is not None:
         return existing, False
+    from predictions.ml.training import TrainingError, file_sha256
+
     digest = file_sha256(csv_path)
     same_data = (
         ModelVersion.objects.filter(name=DEMO_MODEL_NAME, training_sha256=digest, algorithm="logistic")

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 from sklearn.pipeline import Pipeline
 
 ARTIFACT_FORMAT = 1
@@ -97,7 +96,15 @@ def artifact_types(data: bytes) -> set[str]:
     return found
 
 
+def _skops() -> Any:
+    # imported lazily: skops pulls in torch through sklearn's array-API shims (seconds of start-up)
+    import skops.io
+
+    return skops.io
+
+
 def untrusted_types(data: bytes) -> list[str]:
+    sio = _skops()
     named = artifact_types(data) | set(sio.get_untrusted_types(data=data))
     return sorted(named - set(TRUSTED_TYPES))
 
@@ -110,7 +117,7 @@ def dump_artifact(*, pipeline: Pipeline, background: np.ndarray, background_mean
         "background": np.asarray(background, dtype=np.float64),
         "background_mean": np.asarray(background_mean, dtype=np.float64),
     }
-    data: bytes = sio.dumps(payload, compression=zipfile.ZIP_DEFLATED)
+    data: bytes = _skops().dumps(payload, compression=zipfile.ZIP_DEFLATED)
     untrusted = untrusted_types(data)
     if untrusted:  # we would refuse to load it: fail at save time instead
         raise ArtifactError(f"artifact would contain types outside the allowlist: {', '.join(untrusted)}")
@@ -126,7 +133,7 @@ def load_artifact(data: bytes, *, expected_sha256: str) -> Artifact:
     if untrusted:
         raise ArtifactError(f"artifact contains untrusted types: {', '.join(untrusted)}")
     try:
-        payload = sio.loads(bytes(data), trusted=list(TRUSTED_TYPES))
+        payload = _skops().loads(bytes(data), trusted=list(TRUSTED_TYPES))
     except Exception as exc:
         raise ArtifactError(f"artifact could not be loaded: {exc}") from None
     if not isinstance(payload, dict) or payload.get("format") != ARTIFACT_FORMAT:
