@@ -28,7 +28,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
             return
         version = model_version_promote(model_version=queryset.get(), user=request.user)
-        self.message_user(request, f"{version.model_id} is now production.", messages.SUCCESS)
+        self.message_user(request, f"Promoted {version.model_id} to production.", messages.SUCCESS)
 
     @admin.action(description="Roll back the selected model names to their previous production version",
                   permissions=["change"])  # fmt: skip
@@ -39,7 +39,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             except RegistryError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
-                self.message_user(request, f"{version.model_id} is production again.", messages.SUCCESS)
+                self.message_user(request, f"Rolled back to {version.model_id}.", messages.SUCCESS)
 
 
 @admin.register(PromotionEvent)
