@@ -28,9 +28,11 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=app:app . .
-# collectstatic needs settings but no database connection.
-RUN DEBUG=0 SECRET_KEY=build-only-not-secret DATABASE_URL=postgres://build:build@localhost:5432/build \
+# collectstatic needs settings but no database; the embedding model is exported to ONNX here, once.
+RUN DEBUG=0 SECRET_KEY=build-only-not-secret JWT_SIGNING_KEY=build-only-not-secret \
+    DATABASE_URL=postgres://build:build@localhost:5432/build \
     python manage.py collectstatic --noinput \
+    && python -c "from pathlib import Path; from predictions.ml.embedding import load_embedder; load_embedder(backend='onnx', model_path=None, cache_dir=Path('/data/embedding'), threads=1)" \
     && chown -R app:app /data
 USER 10001:10001
 EXPOSE 8000

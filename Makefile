@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: help run test install install-dev lint typecheck deploy-check pytest stop clean
+.PHONY: help run serve test install install-dev lint typecheck deploy-check pytest stop clean
 
 help:
 	@echo "make run   - set up .venv and the embedded PostgreSQL, migrate, seed, serve on 127.0.0.1:$(PORT)"
@@ -41,9 +41,12 @@ install: $(RUNTIME_STAMP)
 install-dev: $(DEV_STAMP)
 
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	$(PY) manage.py bootstrap
 	$(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)
+
+serve: install
+	$(PY) manage.py bootstrap
+	PORT=$(PORT) $(VENV)/bin/gunicorn --config gunicorn.conf.py
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
@@ -57,6 +60,7 @@ deploy-check: install-dev
 	$(VENV)/bin/hadolint Dockerfile
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 pytest: install-dev
 	$(VENV)/bin/pytest

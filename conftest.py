@@ -103,3 +103,28 @@ def german_credit_row():
         "telephone": "yes, registered under the customers name",
         "foreign_worker": True,
     }
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real embedding model (exported to ONNX once, then cached under RISKENGINE_DATA_DIR)."""
+    from predictions.embedder import embedder_get
+
+    return embedder_get()
+
+
+@pytest.fixture
+def api_key(db):
+    """(ApiKey, plain key) for a service client."""
+    from accounts.services import api_key_create
+
+    return api_key_create(name="scoring-service")
+
+
+@pytest.fixture
+def jwt_client(api_client, api_user, embedder, demo_model):
+    """An API client authenticated with a real JWT obtained from /api/token/."""
+    response = api_client.post("/api/token/", {"username": api_user.username, "password": PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+    return api_client

@@ -14,3 +14,10 @@ max_requests_jitter = max_requests // 10
 accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "0") in {"1", "true", "yes", "on"} else None
 errorlog = "-"
 wsgi_app = "riskengine.wsgi:application"
+
+
+def post_fork(server, worker):  # type: ignore[no-untyped-def]
+    """ONNX Runtime's threads do not survive fork: each worker builds its own session."""
+    from predictions.warmup import after_fork
+
+    after_fork()

@@ -63,3 +63,83 @@ class ModelSummarySerializer(serializers.Serializer[dict]):
     name = serializers.CharField()
     production = serializers.CharField(allow_null=True, help_text="model_id of the production version")
     versions = ModelVersionSerializer(many=True)
+
+
+def _validate_model_choice(attrs: dict) -> dict:
+    if bool(attrs.get("model")) == bool(attrs.get("model_id")):
+        raise serializers.ValidationError(
+            {"model": "Give exactly one of 'model' (a name) or 'model_id' (name@version)."}
+        )
+    return attrs
+
+
+class PredictRequestSerializer(serializers.Serializer[dict]):
+    model = serializers.CharField(required=False, max_length=64, help_text="Registry name; its production version")
+    model_id = serializers.CharField(required=False, max_length=96, help_text="A specific version: name@version")
+    features = serializers.DictField(help_text="Feature name -> value, as in the model's feature_schema")
+
+    def validate(self, attrs: dict) -> dict:
+        return _validate_model_choice(attrs)
+
+
+class BatchItemSerializer(serializers.Serializer[dict]):
+    features = serializers.DictField()
+
+
+class BatchRequestSerializer(serializers.Serializer[dict]):
+    model = serializers.CharField(required=False, max_length=64)
+    model_id = serializers.CharField(required=False, max_length=96)
+    items = BatchItemSerializer(many=True, allow_empty=False)
+
+    def validate_items(self, items: list) -> list:
+        from django.conf import settings
+
+        if len(items) > settings.PREDICT_BATCH_MAX:
+            raise serializers.ValidationError(
+                f"At most {settings.PREDICT_BATCH_MAX} items per batch, got {len(items)}."
+            )
+        return items
+
+    def validate(self, attrs: dict) -> dict:
+        return _validate_model_choice(attrs)
+
+
+class DriverSerializer(serializers.Serializer[dict]):
+    feature = serializers.CharField()
+    value = serializers.JSONField(allow_null=True)
+    contribution = serializers.FloatField(help_text="Log-odds contribution (exact SHAP value)")
+
+
+class PredictionSerializer(serializers.Serializer[dict]):
+    record_id = serializers.UUIDField()
+    model_id = serializers.CharField()
+    risk_score = serializers.FloatField(help_text="Probability of the positive class")
+    risk_label = serializers.CharField()
+    base_log_odds = serializers.FloatField()
+    drivers = DriverSerializer(many=True, help_text="Sorted by |contribution|; base + sum = model log-odds")
+    created_at = serializers.DateTimeField()
+    request_id = serializers.CharField()
+
+
+class BatchPredictionSerializer(serializers.Serializer[dict]):
+    model_id = serializers.CharField()
+    request_id = serializers.CharField()
+    results = PredictionSerializer(many=True)
+
+
+class ErrorDetailSerializer(serializers.Serializer[dict]):
+    """``{"code", "message", "fields"?}``; "fields" would shadow Serializer.fields, hence get_fields."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "code": serializers.CharField(),
+            "message": serializers.CharField(),
+            "fields": serializers.DictField(
+                child=serializers.CharField(), required=False, help_text="Field path -> what is wrong with it"
+            ),
+        }
+
+
+class ErrorSerializer(serializers.Serializer[dict]):
+    error = ErrorDetailSerializer()
+    request_id = serializers.CharField()

@@ -27,6 +27,7 @@ class Record(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     outcome = models.BooleanField(null=True, blank=True)
     outcome_observed_at = models.DateTimeField(null=True, blank=True)
 
@@ -48,3 +49,21 @@ class Record(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} {self.risk_label} {self.risk_score:.3f}"
+
+
+class IdempotencyKey(models.Model):
+    """A stored response for ``Idempotency-Key`` replays, per client, kept for IDEMPOTENCY_TTL_HOURS."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    endpoint = models.CharField(max_length=64)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_owner_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.endpoint})"

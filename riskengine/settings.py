@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -36,15 +37,21 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
     "django_htmx",
     "template_partials",
+    "accounts",
     "predictions",
     "records",
 ]
 
 MIDDLEWARE = [
+    "riskengine.middleware.RequestIdMiddleware",
+    "riskengine.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -134,17 +141,86 @@ WHITENOISE_USE_FINDERS = DEBUG
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # --- API ----------------------------------------------------------------------------------
+API_THROTTLE_RATE = env.string("API_THROTTLE_RATE", default="1200/min")
+API_ANON_THROTTLE_RATE = env.string("API_ANON_THROTTLE_RATE", default="60/min")
+for _name, _rate in (("API_THROTTLE_RATE", API_THROTTLE_RATE), ("API_ANON_THROTTLE_RATE", API_ANON_THROTTLE_RATE)):
+    _count, _, _period = _rate.partition("/")
+    if not _count.isdigit() or _period not in {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}:
+        raise ImproperlyConfigured(f"{_name}={_rate!r} must look like 600/min (periods: s, min, hour, day).")
+
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.UserRateThrottle", "accounts.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE, "anon": API_ANON_THROTTLE_RATE},
     "EXCEPTION_HANDLER": "riskengine.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "STRICT_JSON": True,
 }
+
+# Shared state lives in the database, so it holds across workers (throttle counters: accounts.throttling).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "riskengine_cache",
+        "TIMEOUT": 3600,
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    }
+}
+
+JWT_SIGNING_KEY = env.string("JWT_SIGNING_KEY", default=SECRET_KEY if DEBUG else "")
+if not JWT_SIGNING_KEY:
+    raise ImproperlyConfigured("JWT_SIGNING_KEY is required when DEBUG is off (use a key other than SECRET_KEY).")
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.integer("JWT_ACCESS_MINUTES", default=5, min_value=1, max_value=60)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=env.integer("JWT_REFRESH_HOURS", default=24, min_value=1, max_value=720)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "riskengine API",
+    "DESCRIPTION": (
+        "Risk scores with exact per-feature drivers, stored as records with embeddings for similar-case search. "
+        "Authenticate with a JWT (`Authorization: Bearer <access>`, from `POST /api/token/`) or an API key "
+        "(`Authorization: Api-Key <key>`). Every error has the shape "
+        '`{"error": {"code", "message", "fields"?}, "request_id"}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Largest accepted request body; bigger bodies get a JSON 413 before they are read.
+MAX_BODY_BYTES = env.integer("MAX_BODY_BYTES", default=4 * 1024 * 1024, min_value=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+PREDICT_BATCH_MAX = env.integer("PREDICT_BATCH_MAX", default=1000, min_value=1, max_value=100_000)
+IDEMPOTENCY_TTL_HOURS = env.integer("IDEMPOTENCY_TTL_HOURS", default=24, min_value=1)
 
 # How long a process may keep serving a model name's previous production version after a promotion.
 MODEL_REFRESH_SECONDS = env.integer("MODEL_REFRESH_SECONDS", default=2, min_value=0, max_value=5)
+
+# --- Embeddings ------------------------------------------------------------------------------
+EMBEDDING_BACKEND = env.choice("EMBEDDING_BACKEND", ("onnx", "torch"), default="onnx")
+EMBEDDING_MODEL = env.string("EMBEDDING_MODEL", default="")  # empty: the packaged all-MiniLM-L6-v2
+EMBEDDING_THREADS = env.integer("EMBEDDING_THREADS", default=2, min_value=1, max_value=64)
+EMBEDDING_CACHE_DIR = RISKENGINE_DATA_DIR / "embedding"
+# Load the embedder and production models when the WSGI app is built (before gunicorn forks).
+PRELOAD_MODELS = env.boolean("PRELOAD_MODELS", default=True)
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), default="info").upper()

@@ -9,3 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("riskengine.api.urls")),
 ]
+
+handler404 = "riskengine.api.errors.not_found"
+handler500 = "riskengine.api.errors.server_error"

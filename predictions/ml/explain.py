@@ -120,8 +120,18 @@ def _shapley_weights(max_depth: int) -> np.ndarray:
     return weights
 
 
-def _go_left(value: float, node: int, feat_is_cat: Any, thr: Any, mgl: Any, bidx: Any, raw_bits: Any,
-             known_bits: Any, fmap: Any, feature: int) -> bool:  # fmt: skip
+def _go_left(
+    value: float,
+    node: int,
+    feat_is_cat: Any,
+    thr: Any,
+    mgl: Any,
+    bidx: Any,
+    raw_bits: Any,
+    known_bits: Any,
+    fmap: Any,
+    feature: int,
+) -> bool:
     if math.isnan(value):
         return bool(mgl[node])
     if feat_is_cat[node]:
@@ -136,8 +146,9 @@ def _go_left(value: float, node: int, feat_is_cat: Any, thr: Any, mgl: Any, bidx
     return bool(value <= thr[node])
 
 
-def _tree_shap_one_tree(root: int, x: Any, n_background: int, zdir: Any, arrays: Any, weights: Any,
-                        max_depth: int, phi: Any) -> None:  # fmt: skip
+def _tree_shap_one_tree(
+    root: int, x: Any, n_background: int, zdir: Any, arrays: Any, weights: Any, max_depth: int, phi: Any
+) -> None:
     """Interventional Tree SHAP of one row ``x`` for one tree, against every background row at once.
 
     Background rows that share a path state travel together as a group, so the tree is walked once
@@ -216,39 +227,164 @@ def _tree_shap_one_tree(root: int, x: Any, n_background: int, zdir: Any, arrays:
         # children are pushed into slots above the parent; copy the parent's path first
         if side == 1:
             # x's value decides for everyone
-            _push(st_node, st_start, st_len, st_nx, st_nz, st_plen, st_pf, st_ps, sp, parent, same, start, size,
-                  nx, nz, plen, -1, 0)  # fmt: skip
+            _push(
+                st_node,
+                st_start,
+                st_len,
+                st_nx,
+                st_nz,
+                st_plen,
+                st_pf,
+                st_ps,
+                sp,
+                parent,
+                same,
+                start,
+                size,
+                nx,
+                nz,
+                plen,
+                -1,
+                0,
+            )
             sp += 1
             top = start + size
             continue
         if side == 2:
             # each background row follows its own value; the path state is unchanged
             if n_agree:
-                _push(st_node, st_start, st_len, st_nx, st_nz, st_plen, st_pf, st_ps, sp, parent, same, a_start,
-                      n_agree, nx, nz, plen, -1, 0)  # fmt: skip
+                _push(
+                    st_node,
+                    st_start,
+                    st_len,
+                    st_nx,
+                    st_nz,
+                    st_plen,
+                    st_pf,
+                    st_ps,
+                    sp,
+                    parent,
+                    same,
+                    a_start,
+                    n_agree,
+                    nx,
+                    nz,
+                    plen,
+                    -1,
+                    0,
+                )
                 sp += 1
             if n_disagree:
-                _push(st_node, st_start, st_len, st_nx, st_nz, st_plen, st_pf, st_ps, sp, parent, other, d_start,
-                      n_disagree, nx, nz, plen, -1, 0)  # fmt: skip
+                _push(
+                    st_node,
+                    st_start,
+                    st_len,
+                    st_nx,
+                    st_nz,
+                    st_plen,
+                    st_pf,
+                    st_ps,
+                    sp,
+                    parent,
+                    other,
+                    d_start,
+                    n_disagree,
+                    nx,
+                    nz,
+                    plen,
+                    -1,
+                    0,
+                )
                 sp += 1
             continue
         # segments pushed later lie higher in the buffer, so a popped frame may reuse all above its own
         if n_agree:
-            _push(st_node, st_start, st_len, st_nx, st_nz, st_plen, st_pf, st_ps, sp, parent, same, a_start,
-                  n_agree, nx, nz, plen, -1, 0)  # fmt: skip
+            _push(
+                st_node,
+                st_start,
+                st_len,
+                st_nx,
+                st_nz,
+                st_plen,
+                st_pf,
+                st_ps,
+                sp,
+                parent,
+                same,
+                a_start,
+                n_agree,
+                nx,
+                nz,
+                plen,
+                -1,
+                0,
+            )
             sp += 1
         if n_disagree:
-            _push(st_node, st_start, st_len, st_nx, st_nz, st_plen, st_pf, st_ps, sp, parent, other, d_start,
-                  n_disagree, nx, nz + 1, plen, f, 2)  # fmt: skip
+            _push(
+                st_node,
+                st_start,
+                st_len,
+                st_nx,
+                st_nz,
+                st_plen,
+                st_pf,
+                st_ps,
+                sp,
+                parent,
+                other,
+                d_start,
+                n_disagree,
+                nx,
+                nz + 1,
+                plen,
+                f,
+                2,
+            )
             sp += 1
-            _push(st_node, st_start, st_len, st_nx, st_nz, st_plen, st_pf, st_ps, sp, parent, same, d_start,
-                  n_disagree, nx + 1, nz, plen, f, 1)  # fmt: skip
+            _push(
+                st_node,
+                st_start,
+                st_len,
+                st_nx,
+                st_nz,
+                st_plen,
+                st_pf,
+                st_ps,
+                sp,
+                parent,
+                same,
+                d_start,
+                n_disagree,
+                nx + 1,
+                nz,
+                plen,
+                f,
+                1,
+            )
             sp += 1
 
 
-def _push(st_node: Any, st_start: Any, st_len: Any, st_nx: Any, st_nz: Any, st_plen: Any, st_pf: Any, st_ps: Any,
-          slot: int, parent: int, node: int, start: int, size: int, nx: int, nz: int, plen: int, f: int,
-          side: int) -> None:  # fmt: skip
+def _push(
+    st_node: Any,
+    st_start: Any,
+    st_len: Any,
+    st_nx: Any,
+    st_nz: Any,
+    st_plen: Any,
+    st_pf: Any,
+    st_ps: Any,
+    slot: int,
+    parent: int,
+    node: int,
+    start: int,
+    size: int,
+    nx: int,
+    nz: int,
+    plen: int,
+    f: int,
+    side: int,
+) -> None:
     if slot != parent:
         for k in range(plen):
             st_pf[slot, k] = st_pf[parent, k]
@@ -266,8 +402,9 @@ def _push(st_node: Any, st_start: Any, st_len: Any, st_nx: Any, st_nz: Any, st_p
         st_plen[slot] = plen
 
 
-def _tree_shap(X: Any, n_background: int, zdir: Any, roots: Any, arrays: Any, weights: Any, max_depth: int,
-               out: Any) -> None:  # fmt: skip
+def _tree_shap(
+    X: Any, n_background: int, zdir: Any, roots: Any, arrays: Any, weights: Any, max_depth: int, out: Any
+) -> None:
     n_rows, n_features = X.shape
     for i in range(n_rows):
         phi = np.zeros(n_features)

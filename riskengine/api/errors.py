@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 from rest_framework import exceptions, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -41,6 +42,23 @@ def _flatten(detail: Any) -> Any:
     return str(detail)
 
 
+def field_paths(detail: Any, prefix: str = "") -> dict[str, str]:
+    """Nested error details -> ``{"features.age": "message", "items[3].features.age": "message"}``."""
+    out: dict[str, str] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            out.update(field_paths(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(detail, list) and detail and all(isinstance(i, str | exceptions.ErrorDetail) for i in detail):
+        out[prefix or "non_field_errors"] = " ".join(str(i) for i in detail)
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            if value:
+                out.update(field_paths(value, f"{prefix}[{index}]"))
+    else:
+        out[prefix or "non_field_errors"] = str(detail)
+    return out
+
+
 _CODES = {
     status.HTTP_400_BAD_REQUEST: "invalid",
     status.HTTP_401_UNAUTHORIZED: "not_authenticated",
@@ -56,8 +74,21 @@ _CODES = {
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    from predictions.inference import FeatureValidationError
+    from predictions.selectors import ModelNotFound
+
     if isinstance(exc, ApiError):
         return Response(error_body(exc.error_code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, FeatureValidationError):
+        fields = {f"features.{name}": message for name, message in exc.errors.items()}
+        for index, errors in sorted(exc.item_errors.items()):
+            fields.update({f"items[{index}].features.{name}": message for name, message in errors.items()})
+        noun = "feature" if exc.errors else "item"
+        count = len(exc.errors) or len(exc.item_errors)
+        message = f"{count} invalid {noun}{'s' if count != 1 else ''}; nothing was stored."
+        return Response(error_body("invalid_features", message, fields), status=400)
+    if isinstance(exc, ModelNotFound):
+        return Response(error_body("model_not_found", str(exc)), status=404)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -65,21 +96,33 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    request: Request | None = context.get("request")
     code = _CODES.get(response.status_code, "error")
     detail = getattr(exc, "detail", None)
-    if isinstance(exc, exceptions.ValidationError) and isinstance(detail, dict):
-        fields = _flatten(detail)
+    if isinstance(exc, exceptions.ValidationError):
+        fields = field_paths(detail)
         non_field = fields.pop("non_field_errors", None)
-        message = non_field if isinstance(non_field, str) else "The request has invalid fields."
-        body = error_body("invalid", message, fields or None)
-    elif isinstance(exc, exceptions.ValidationError):
-        body = error_body("invalid", str(_flatten(detail)))
+        body = error_body("invalid", non_field or "The request has invalid fields.", fields or None)
     else:
-        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-            code = "not_authenticated" if isinstance(exc, exceptions.NotAuthenticated) else "authentication_failed"
+        if isinstance(exc, exceptions.ParseError):
+            code = "malformed_json"
+        elif isinstance(exc, exceptions.AuthenticationFailed):
+            code = "authentication_failed"
         body = error_body(code, str(_flatten(detail)) if detail is not None else "Error.")
     response.data = body
-    if request is not None and response.status_code == 401 and "WWW-Authenticate" not in response:
-        response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return page_not_found(request, exception or Http404())
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+    return django_server_error(request)

@@ -1,10 +1,21 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from predictions.views import MetadataViewSet, ModelViewSet
+from predictions.views import MetadataViewSet, ModelViewSet, PredictViewSet
+from riskengine.api.auth import TokenObtainView, TokenRefreshView, TokenVerifyView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("metadata", MetadataViewSet, basename="metadata")
 router.register("models", ModelViewSet, basename="models")
+router.register("predict", PredictViewSet, basename="predict")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("token/", TokenObtainView.as_view(), name="token_obtain"),
+    path("token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    path("token/verify/", TokenVerifyView.as_view(), name="token_verify"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    *router.urls,
+]

@@ -45,7 +45,7 @@ def test_compose_app_services_wait_for_db_and_build_database_url_from_env():
 def test_compose_api_migrates_then_runs_gunicorn_and_worker_runs_db_worker():
     services = _compose()["services"]
     api_command = " ".join(services["api"]["command"])
-    assert api_command.index("migrate") < api_command.index("gunicorn")
+    assert api_command.index("bootstrap") < api_command.index("gunicorn")  # bootstrap migrates first
     assert "readyz" in " ".join(services["api"]["healthcheck"]["test"])
     assert services["worker"]["command"] == ["python", "manage.py", "db_worker"]
 

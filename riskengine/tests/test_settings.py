@@ -9,7 +9,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _import_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "LOG_FORMAT"}}
+    ours = {"DEBUG", "SECRET_KEY", "JWT_SIGNING_KEY", "DATABASE_URL", "LOG_FORMAT", "API_THROTTLE_RATE"}
+    environ = {k: v for k, v in os.environ.items() if k not in ours}
     environ.update(env)
     return subprocess.run(
         [sys.executable, "-c", "import riskengine.settings as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])"],
@@ -47,7 +48,9 @@ def test_it_uses_the_embedded_server_without_database_url():
 
 
 def test_it_uses_database_url_as_is():
-    result = _import_settings(DEBUG="0", SECRET_KEY="x" * 50, DATABASE_URL="postgres://u:p@db.internal:5433/risk")
+    result = _import_settings(
+        DEBUG="0", SECRET_KEY="x" * 50, JWT_SIGNING_KEY="y" * 50, DATABASE_URL="postgres://u:p@db.internal:5433/risk"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "django.db.backends.postgresql"]
 
@@ -56,3 +59,15 @@ def test_it_rejects_a_bad_log_format():
     result = _import_settings(DEBUG="1", LOG_FORMAT="xml")
     assert result.returncode != 0
     assert "LOG_FORMAT='xml' must be one of: text, json" in result.stderr
+
+
+def test_it_requires_a_jwt_signing_key_of_its_own_when_debug_is_off():
+    result = _import_settings(DEBUG="0", SECRET_KEY="x" * 50)
+    assert result.returncode != 0
+    assert "JWT_SIGNING_KEY is required" in result.stderr
+
+
+def test_it_rejects_a_malformed_throttle_rate():
+    result = _import_settings(DEBUG="1", API_THROTTLE_RATE="lots")
+    assert result.returncode != 0
+    assert "API_THROTTLE_RATE='lots' must look like 600/min" in result.stderr

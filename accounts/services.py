@@ -1,0 +1,55 @@
+"""API keys: create (the key is returned once), revoke, authenticate."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey
+
+KEY_PREFIX = "rk"
+_LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_create(*, name: str) -> tuple[ApiKey, str]:
+    """Create a key and the service user it acts as. The plain key is returned once, never stored."""
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = f"{KEY_PREFIX}_{prefix}_{secret}"
+    with transaction.atomic():
+        user = get_user_model().objects.create_user(username=f"apikey:{name}"[:150], password=None)
+        api_key = ApiKey.objects.create(name=name, prefix=prefix, key_sha256=_digest(key), user=user)
+    return api_key, key
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def api_key_authenticate(*, key: str) -> ApiKey | None:
+    """The active key matching ``key``, or None. Constant-time comparison of the digest."""
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        return None
+    api_key = ApiKey.objects.select_related("user").filter(prefix=parts[1]).first()
+    if api_key is None or not hmac.compare_digest(api_key.key_sha256, _digest(key)):
+        return None
+    if api_key.revoked_at is not None or not api_key.user.is_active:
+        return None
+    now = timezone.now()
+    if api_key.last_used_at is None or now - api_key.last_used_at > _LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    return api_key

@@ -1,0 +1,94 @@
+"""OpenAPI documentation pieces shared by the API views: error responses and examples."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+
+from predictions.serializers import ErrorSerializer
+
+EXAMPLE_FEATURES = {
+    "status_of_existing_checking_account": "... < 0 DM",
+    "duration_in_month": 6,
+    "credit_history": "critical account/ other credits existing (not at this bank)",
+    "purpose": "radio/television",
+    "credit_amount": 1169,
+    "savings_account_and_bonds": "unknown/ no savings account",
+    "present_employment_since": "... >= 7 years",
+    "installment_rate_in_percentage_of_disposable_income": 4,
+    "personal_status_and_sex": "male : divorced/separated",
+    "other_debtors_or_guarantors": "none",
+    "present_residence_since": 4,
+    "property": "real estate",
+    "age_in_years": 67,
+    "other_installment_plans": "none",
+    "housing": "own",
+    "number_of_existing_credits_at_this_bank": 2,
+    "job": "skilled employee / official",
+    "number_of_people_being_liable_to_provide_maintenance_for": 1,
+    "telephone": "yes, registered under the customers name",
+    "foreign_worker": True,
+}
+
+
+def _error(code: str, message: str, fields: dict[str, str] | None = None) -> dict:
+    body: dict = {"error": {"code": code, "message": message}, "request_id": "3f1c2a9b8d7e4f60a1b2c3d4e5f60718"}
+    if fields:
+        body["error"]["fields"] = fields
+    return body
+
+
+def error_response(
+    status: int, description: str, code: str, message: str, fields: dict | None = None
+) -> OpenApiResponse:
+    return OpenApiResponse(
+        response=ErrorSerializer,
+        description=description,
+        examples=[
+            OpenApiExample(
+                f"{status} {code}", value=_error(code, message, fields), response_only=True, status_codes=[str(status)]
+            )
+        ],
+    )
+
+
+UNAUTHENTICATED = error_response(
+    401, "No or bad credentials", "not_authenticated", "Authentication credentials were not provided."
+)
+NOT_FOUND = error_response(404, "Unknown model, version or record", "model_not_found", "model 'fraud' does not exist")
+TOO_LARGE = error_response(
+    413, "Body over MAX_BODY_BYTES", "too_large", "The request body is 9000000 bytes; the limit is 4194304 bytes."
+)
+UNSUPPORTED = error_response(
+    415, "Not application/json", "unsupported_media_type", 'Unsupported media type "text/plain" in request.'
+)
+CONFLICT = error_response(
+    422,
+    "Idempotency-Key reused with a different body",
+    "idempotency_key_reused",
+    "This Idempotency-Key was used with a different request body.",
+)
+THROTTLED = error_response(
+    429, "Too many requests (see Retry-After)", "throttled", "Request was throttled. Expected available in 12 seconds."
+)
+INVALID = error_response(
+    400,
+    "Malformed JSON, bad fields, or invalid features (each named)",
+    "invalid_features",
+    "2 invalid features; nothing was stored.",
+    {
+        "features.age_in_years": "This feature is required.",
+        "features.purpose": "Unknown category 'yacht'; expected one of: ...",
+    },
+)
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    name="Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Same key + same body from the same client within 24 h replays the first response (no new record).",
+)
+REQUEST_ID_HEADER = OpenApiParameter(
+    name="X-Request-ID",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Your request id (8-128 of A-Z a-z 0-9 . _ : -); otherwise one is generated. Echoed on every response.",
+)

@@ -1,0 +1,55 @@
+"""The process-wide embedder, configured from settings, and the embedding of validated rows."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from predictions.ml.embedding import Embedder
+    from predictions.selectors import LoadedModel
+
+_lock = threading.Lock()
+_embedder: Embedder | None = None
+
+
+def embedder_get() -> Embedder:
+    """Load once per process; a model that cannot be loaded is a configuration error, said clearly."""
+    global _embedder
+    if _embedder is not None:
+        return _embedder
+    with _lock:
+        if _embedder is None:
+            from predictions.ml.embedding import EmbedderError, load_embedder
+
+            try:
+                _embedder = load_embedder(
+                    backend=settings.EMBEDDING_BACKEND,
+                    model_path=Path(settings.EMBEDDING_MODEL) if settings.EMBEDDING_MODEL else None,
+                    cache_dir=Path(settings.EMBEDDING_CACHE_DIR),
+                    threads=settings.EMBEDDING_THREADS,
+                )
+            except EmbedderError as exc:
+                raise ImproperlyConfigured(f"Embedding model could not be loaded: {exc}") from exc
+    return _embedder
+
+
+def embedder_reset_after_fork() -> None:
+    if _embedder is not None:
+        reset: Any = getattr(_embedder, "reset_after_fork", None)
+        if reset is not None:
+            reset()
+
+
+def embed_rows(*, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> np.ndarray:
+    """One batched encode call for all rows of one model version: (N, 384) float32, unit length."""
+    from predictions.ml.embedding import render_text
+
+    texts = [render_text(model.schema, row) for row in rows]
+    return embedder_get().encode(texts)

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from predictions import embedder as embedder_module
+from predictions.ml.embedding import format_value, load_embedder, render_text
+from predictions.ml.features import FeatureSpec
+
+SCHEMA = [
+    FeatureSpec(name="amount", type="number"),
+    FeatureSpec(name="months", type="integer"),
+    FeatureSpec(name="purpose", type="category", choices=("car", "tv")),
+    FeatureSpec(name="owner", type="boolean"),
+]
+
+
+def test_the_text_is_canonical_values_in_schema_order():
+    row = {"owner": True, "purpose": "car", "months": 12, "amount": 1500.0}
+    assert render_text(SCHEMA, row) == "1500; 12; car; yes"
+    assert render_text(SCHEMA, {**row, "amount": 0.1 + 0.2, "owner": None}) == "0.3; 12; car; ?"
+    assert [format_value(v) for v in (1e-7, 123456789.5, False)] == ["1e-07", "1.23457e+08", "no"]
+
+
+def test_vectors_are_384d_unit_length_and_deterministic(embedder):
+    texts = ["1500; 12; car; yes", "1500; 12; car; yes", "99000; 60; tv; no"]
+    vectors = embedder.encode(texts)
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(vectors[0], vectors[1])
+    assert np.array_equal(embedder.encode(texts[:1])[0], vectors[0])  # batch size does not change a vector
+
+
+def test_the_onnx_int8_model_agrees_with_sentence_transformers(embedder, settings):
+    from pathlib import Path
+
+    reference = load_embedder(backend="torch", model_path=None, cache_dir=Path(settings.EMBEDDING_CACHE_DIR), threads=1)
+    texts = [
+        "... < 0 DM; 6; critical account/ other credits existing (not at this bank); radio/television; 1169",
+        "0 <= ... < 200 DM; 48; existing credits paid back duly till now; radio/television; 5951",
+    ]
+    cosine = (embedder.encode(texts) * reference.encode(texts)).sum(axis=1)
+    assert cosine.min() > 0.97
+
+
+def test_a_missing_model_is_a_clear_start_up_error(settings, monkeypatch, tmp_path):
+    monkeypatch.setattr(embedder_module, "_embedder", None)
+    settings.EMBEDDING_MODEL = str(tmp_path / "nowhere")
+    with pytest.raises(ImproperlyConfigured, match=r"Embedding model could not be loaded: .*missing config\.json"):
+        embedder_module.embedder_get()
