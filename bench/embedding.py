@@ -47,7 +47,8 @@ def main() -> None:
         )
     cosine = (vectors["torch"] * vectors["onnx"]).sum(axis=1)
     print(f"cosine onnx-int8 vs torch fp32: min {cosine.min():.4f}, mean {cosine.mean():.4f}")
-    print(f"identical on repeat (onnx): {np.array_equal(vectors['onnx'][:5], load_embedder(backend='onnx', model_path=None, cache_dir=args.cache_dir, threads=args.threads).encode(texts[:5]))}")
+    again = load_embedder(backend="onnx", model_path=None, cache_dir=args.cache_dir, threads=args.threads)
+    print(f"identical on repeat (onnx): {np.array_equal(vectors['onnx'][:5], again.encode(texts[:5]))}")
 
 
 if __name__ == "__main__":

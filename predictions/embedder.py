@@ -48,7 +48,12 @@ def embedder_reset_after_fork() -> None:
 
 
 def embed_rows(*, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> np.ndarray:
-    """One batched encode call for all rows of one model version: (N, 384) float32, unit length."""
+    """One encode call for all rows of one model version, with the version's embedder:
+    (N, 384) float32, unit length."""
+    if model.embedder == "tabular":
+        from predictions.ml.features import encode
+
+        return model.tabular_embedder().encode_rows(encode(model.schema, rows))
     from predictions.ml.embedding import render_text
 
     texts = [render_text(model.schema, row) for row in rows]

@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from predictions.models import ModelVersion
 
 if TYPE_CHECKING:  # the ML stack is imported on first load, not at start-up
+    from predictions.ml.embedding import TabularEmbedder
     from predictions.ml.features import FeatureSpec
     from predictions.ml.scoring import ScoringModel
 
@@ -38,6 +39,14 @@ class LoadedModel:
     embedder: str
     schema: list[FeatureSpec]
     scorer: ScoringModel
+    _tabular: TabularEmbedder | None = None
+
+    def tabular_embedder(self) -> TabularEmbedder:
+        if self._tabular is None:
+            from predictions.ml.embedding import TabularEmbedder
+
+            self._tabular = TabularEmbedder(self.scorer.explainer, self.schema)
+        return self._tabular
 
 
 _lock = threading.Lock()

@@ -21,7 +21,9 @@ def warm_up() -> None:
     try:
         names = list(model_version_list_production().values_list("name", flat=True))
         for name in names:
-            loaded_model_get(name=name)
+            model = loaded_model_get(name=name)
+            if model.embedder == "tabular":
+                model.tabular_embedder()
     except DatabaseError as exc:  # the database may come up later; models then load on first use
         logger.warning("production models not preloaded: %s", exc)
     finally:

@@ -30,6 +30,9 @@ class Record(models.Model):
     api_key = models.ForeignKey("accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     outcome = models.BooleanField(null=True, blank=True)
     outcome_observed_at = models.DateTimeField(null=True, blank=True)
+    outcome_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-timestamp", "-id"]
@@ -37,7 +40,8 @@ class Record(models.Model):
             models.Index(fields=["model_version", "-timestamp", "-id"], name="record_model_ts_idx"),
             models.Index(fields=["risk_label", "-timestamp", "-id"], name="record_label_ts_idx"),
             models.Index(fields=["-timestamp", "-id"], name="record_ts_idx"),
-            models.Index(fields=["risk_score"], name="record_score_idx"),
+            models.Index(fields=["risk_score", "id"], name="record_score_idx"),
+            models.Index(fields=["created_by", "-timestamp", "-id"], name="record_owner_ts_idx"),
             HnswIndex(
                 name="record_embedding_hnsw",
                 fields=["embedding"],

@@ -145,3 +145,17 @@ def idempotency_keys_cleanup(*, now: Any = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def record_set_outcome(
+    *, record: Record, outcome: bool, observed_at: Any = None, user: AbstractBaseUser | AnonymousUser | None = None
+) -> Record:
+    """Record what really happened. Repeating the same outcome changes nothing (idempotent); a
+    different outcome corrects the earlier one. The user who set it is kept."""
+    if record.outcome == outcome and (observed_at is None or observed_at == record.outcome_observed_at):
+        return record
+    record.outcome = outcome
+    record.outcome_observed_at = observed_at or timezone.now()
+    record.outcome_set_by = _owner(user)
+    record.save(update_fields=["outcome", "outcome_observed_at", "outcome_set_by"])
+    return record

@@ -271,3 +271,88 @@ def load_embedder(*, backend: str, model_path: Path | None, cache_dir: Path, thr
         raise
     except Exception as exc:
         raise EmbedderError(f"could not load the embedding model from {path} ({backend}): {exc}") from exc
+
+
+class TabularEmbedder:
+    """Embeds a record by what drives its risk, in microseconds, into 384 dimensions.
+
+    * logistic: the per-column contributions ``coef * (t(x) - training mean)`` of the model's own
+      transformed vector (one-hot columns included);
+    * hgb: the standardised numeric / centred one-hot representation, each feature's block scaled by
+      the feature's mean |SHAP value| over the training background.
+
+    Vectors with more than 384 columns are projected by a fixed Gaussian matrix (seed 0); fewer are
+    zero-padded. The result is L2-normalised; a record exactly at the training mean maps to a fixed
+    unit vector rather than to zero (cosine distance is undefined for zero).
+    """
+
+    backend = "tabular"
+
+    def __init__(self, explainer: Any, schema: Sequence[FeatureSpec]) -> None:
+        from predictions.ml.explain import LinearExplainer, TreeExplainer
+
+        self.schema = list(schema)
+        self._linear = explainer if isinstance(explainer, LinearExplainer) else None
+        if self._linear is not None:
+            width = self._linear.n_columns
+        elif isinstance(explainer, TreeExplainer):
+            width = self._init_tree(explainer)
+        else:  # pragma: no cover
+            raise EmbedderError(f"no tabular embedding for {type(explainer).__name__}")
+        self.width = width
+        self.projection = None
+        if width > EMBEDDING_DIM:
+            rng = np.random.default_rng(0)
+            self.projection = rng.normal(size=(width, EMBEDDING_DIM)) / np.sqrt(EMBEDDING_DIM)
+
+    def _init_tree(self, explainer: Any) -> int:
+        background = explainer.background_encoded
+        weights = np.abs(explainer.explain(background).contributions).mean(axis=0)
+        self.blocks: list[tuple[int, str, Any, float]] = []
+        width = 0
+        for j, spec in enumerate(self.schema):
+            column = background[:, j]
+            if spec.type == "category":
+                size = len(spec.choices) + 1
+                codes = np.where(np.isnan(column), size - 1, column).astype(np.int64)
+                freq = np.bincount(codes, minlength=size) / len(codes)
+                self.blocks.append((j, "category", freq, float(weights[j]) / np.sqrt(size)))
+                width += size
+            else:
+                present = column[~np.isnan(column)]
+                mean = float(present.mean()) if len(present) else 0.0
+                std = float(present.std()) if len(present) and present.std() > 0 else 1.0
+                self.blocks.append((j, "number", (mean, std), float(weights[j])))
+                width += 1
+        return width
+
+    def _tree_vectors(self, encoded: np.ndarray) -> np.ndarray:
+        out = np.zeros((encoded.shape[0], self.width))
+        offset = 0
+        rows = np.arange(encoded.shape[0])
+        for j, kind, stats, weight in self.blocks:
+            column = encoded[:, j]
+            if kind == "category":
+                size = len(stats)
+                codes = np.where(np.isnan(column), size - 1, column).astype(np.int64)
+                out[:, offset : offset + size] = -stats * weight
+                out[rows, offset + codes] += weight
+                offset += size
+            else:
+                mean, std = stats
+                out[:, offset] = np.where(np.isnan(column), 0.0, (column - mean) / std) * weight
+                offset += 1
+        return out
+
+    def encode_rows(self, encoded: np.ndarray) -> np.ndarray:
+        encoded = np.atleast_2d(np.asarray(encoded, dtype=np.float64))
+        raw = self._linear.column_contributions(encoded) if self._linear is not None else self._tree_vectors(encoded)
+        if self.projection is not None:
+            raw = raw @ self.projection
+        out = np.zeros((raw.shape[0], EMBEDDING_DIM), dtype=np.float64)
+        out[:, : raw.shape[1]] = raw
+        norms = np.linalg.norm(out, axis=1)
+        zero = norms < 1e-12
+        out[zero, EMBEDDING_DIM - 1] = 1.0
+        norms[zero] = 1.0
+        return (out / norms[:, None]).astype(np.float32)

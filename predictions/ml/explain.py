@@ -60,6 +60,11 @@ class LinearExplainer:
         self.numeric: list[tuple[int, float, float, float, float]] = []  # j, fill, mean, scale, coef
         self.categorical: list[tuple[int, np.ndarray]] = []  # j, table[code] (last entry: missing)
         self.category_base = np.zeros(len(schema))
+        self.n_columns = len(coef)
+        # per-column layout, for the tabular embedding: (j, column, fill, centre, scale, coef) and
+        # (j, code -> column or -1 (last slot: missing), column coefs, column training means)
+        self.numeric_columns: list[tuple[int, int, float, float, float, float]] = []
+        self.category_columns: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]] = []
         base = intercept
         self.column_feature = np.empty(len(coef), dtype=np.int64)  # transformed column -> feature
         for j, spec in enumerate(schema):
@@ -79,6 +84,13 @@ class LinearExplainer:
                 expected = float(coef[cols] @ background_mean[cols])
                 self.categorical.append((j, table - expected))
                 base += expected
+                code_to_column = np.full(len(spec.choices) + 1, -1, dtype=np.int64)
+                for offset, category in enumerate(categories):
+                    slot = len(spec.choices) if category == MISSING_CATEGORY else spec.choices.index(category)
+                    code_to_column[slot] = offset
+                self.category_columns.append(
+                    (j, code_to_column, coef[cols].copy(), background_mean[cols].copy(), cols.start)
+                )
             else:
                 fill = float(step.named_steps["impute"].statistics_[0])
                 mean = float(step.named_steps["scale"].mean_[0])
@@ -87,9 +99,27 @@ class LinearExplainer:
                 # mean of the scaled training column: 0 up to rounding, kept exact
                 shift = float(background_mean[cols.start])
                 self.numeric.append((j, fill, mean - shift * scale, scale, c))
+                self.numeric_columns.append((j, cols.start, fill, mean - shift * scale, scale, c))
                 base += c * shift
         self.base = base
         self.coef = coef
+
+    def column_contributions(self, encoded: np.ndarray) -> np.ndarray:
+        """Per transformed column: coef * (t(x) - training mean). Rows sum to the feature contributions."""
+        encoded = np.atleast_2d(encoded)
+        out = np.zeros((encoded.shape[0], self.n_columns))
+        for j, col, fill, centre, scale, c in self.numeric_columns:
+            column = encoded[:, j]
+            out[:, col] = c * (np.where(np.isnan(column), fill, column) - centre) / scale
+        rows = np.arange(encoded.shape[0])
+        for j, code_to_column, coefs, means, start in self.category_columns:
+            out[:, start : start + len(coefs)] = -coefs * means
+            column = encoded[:, j]
+            codes = np.where(np.isnan(column), len(code_to_column) - 1, column).astype(np.int64)
+            hit = code_to_column[codes]
+            present = hit >= 0
+            out[rows[present], start + hit[present]] += coefs[hit[present]]
+        return out
 
     def explain(self, encoded: np.ndarray) -> Explanation:
         encoded = np.atleast_2d(encoded)
@@ -499,6 +529,7 @@ class TreeExplainer:
         self.max_depth = max_depth
         self.weights = _shapley_weights(max_depth + 1)
         self.baseline = float(np.ravel(model._baseline_prediction)[0])
+        self.background_encoded = np.asarray(background, dtype=np.float64)
         self.background = self._to_model_space(background)
         self.base = self.baseline + float(self._raw(self.background).mean())
         self.zdir = np.zeros((len(nodes), len(self.background)), dtype=np.bool_)

@@ -47,7 +47,8 @@ def field_paths(detail: Any, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            out.update(field_paths(value, f"{prefix}.{key}" if prefix else str(key)))
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            out.update(field_paths(value, f"{prefix}[{key}]" if isinstance(key, int) else dotted))
     elif isinstance(detail, list) and detail and all(isinstance(i, str | exceptions.ErrorDetail) for i in detail):
         out[prefix or "non_field_errors"] = " ".join(str(i) for i in detail)
     elif isinstance(detail, list):

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from predictions.views import MetadataViewSet, ModelViewSet, PredictViewSet
+from records.views import RecordViewSet
 from riskengine.api.auth import TokenObtainView, TokenRefreshView, TokenVerifyView
 
 router = DefaultRouter(trailing_slash=True)
@@ -10,6 +11,7 @@ router.include_root_view = False
 router.register("metadata", MetadataViewSet, basename="metadata")
 router.register("models", ModelViewSet, basename="models")
 router.register("predict", PredictViewSet, basename="predict")
+router.register("records", RecordViewSet, basename="records")
 
 urlpatterns = [
     path("token/", TokenObtainView.as_view(), name="token_obtain"),

@@ -56,7 +56,7 @@ def test_the_dashboard_indexes_exist():
     assert "USING hnsw (embedding vector_cosine_ops)" in indexes["record_embedding_hnsw"]
     assert '(model_version_id, "timestamp" DESC, id DESC)' in indexes["record_model_ts_idx"]
     assert '(risk_label, "timestamp" DESC, id DESC)' in indexes["record_label_ts_idx"]
-    assert "(risk_score)" in indexes["record_score_idx"]
+    assert "(risk_score, id)" in indexes["record_score_idx"]
 
 
 def test_the_embedded_server_starts_creates_the_database_and_stops(tmp_path):

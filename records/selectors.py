@@ -1,0 +1,202 @@
+"""Record reads: filtered lists, keyset (cursor) pages, detail and nearest neighbours."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils.dateparse import parse_datetime
+from pgvector.django import CosineDistance
+
+from records.models import Record
+
+ORDERINGS = {"-timestamp": ("timestamp", True), "timestamp": ("timestamp", False),
+             "-risk_score": ("risk_score", True), "risk_score": ("risk_score", False)}  # fmt: skip
+DEFAULT_ORDERING = "-timestamp"
+MAX_PAGE_SIZE = 200
+MAX_K = 100
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass
+class RecordFilters:
+    model: str | None = None
+    model_id: str | None = None
+    risk_labels: list[str] = field(default_factory=list)
+    score_min: float | None = None
+    score_max: float | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    has_outcome: bool | None = None
+    outcome: bool | None = None
+
+
+def record_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Record]:
+    """Staff see every record; any other client only the records it created."""
+    queryset = Record.objects.all()
+    if not getattr(user, "is_staff", False):
+        queryset = queryset.filter(created_by_id=getattr(user, "pk", None))
+    return queryset
+
+
+def _apply_filters(queryset: QuerySet[Record], filters: RecordFilters) -> QuerySet[Record]:
+    if filters.model_id:
+        queryset = queryset.filter(model_id=filters.model_id)
+    if filters.model:
+        queryset = queryset.filter(model_version__name=filters.model)
+    if filters.risk_labels:
+        queryset = queryset.filter(risk_label__in=filters.risk_labels)
+    if filters.score_min is not None:
+        queryset = queryset.filter(risk_score__gte=filters.score_min)
+    if filters.score_max is not None:
+        queryset = queryset.filter(risk_score__lte=filters.score_max)
+    if filters.created_after is not None:
+        queryset = queryset.filter(timestamp__gte=filters.created_after)
+    if filters.created_before is not None:
+        queryset = queryset.filter(timestamp__lt=filters.created_before)
+    if filters.has_outcome is not None:
+        queryset = queryset.filter(outcome__isnull=not filters.has_outcome)
+    if filters.outcome is not None:
+        queryset = queryset.filter(outcome=filters.outcome)
+    return queryset
+
+
+def record_list(*, user: AbstractBaseUser | AnonymousUser, filters: RecordFilters) -> QuerySet[Record]:
+    return _apply_filters(record_visible_to(user=user), filters)
+
+
+def record_get(*, user: AbstractBaseUser | AnonymousUser, record_id: Any) -> Record | None:
+    try:
+        pk = uuid.UUID(str(record_id))
+    except ValueError:
+        return None
+    return record_visible_to(user=user).select_related("created_by", "outcome_set_by").filter(pk=pk).first()
+
+
+# --- keyset pagination -----------------------------------------------------------------------
+
+
+def encode_cursor(*, ordering: str, value: Any, pk: uuid.UUID, backwards: bool) -> str:
+    raw = {"o": ordering, "v": value.isoformat() if isinstance(value, datetime) else value, "id": str(pk),
+           "b": backwards}  # fmt: skip
+    return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, ordering: str) -> tuple[Any, uuid.UUID, bool]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if raw["o"] != ordering:
+            raise InvalidCursor("the cursor belongs to another ordering")
+        field_name, _ = ORDERINGS[ordering]
+        value: Any = raw["v"]
+        if field_name == "timestamp":
+            value = parse_datetime(value)
+            if value is None:
+                raise InvalidCursor("bad cursor value")
+        elif not isinstance(value, int | float) or isinstance(value, bool):
+            raise InvalidCursor("bad cursor value")
+        return value, uuid.UUID(raw["id"]), bool(raw["b"])
+    except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise InvalidCursor(str(exc)) from None
+
+
+@dataclass
+class Page:
+    records: list[Record]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+def record_page(*, queryset: QuerySet[Record], ordering: str, page_size: int, cursor: str | None = None) -> Page:
+    """A page of ``page_size`` records after (or before) the cursor, ordered by (field, id).
+
+    The (field, id) key is unique, so pages never overlap or skip, even while records arrive.
+    """
+    field_name, descending = ORDERINGS[ordering]
+    backwards = False
+    if cursor:
+        value, pk, backwards = decode_cursor(cursor, ordering=ordering)
+        forward_after = descending != backwards  # moving towards smaller keys?
+        if forward_after:
+            queryset = queryset.filter(Q(**{f"{field_name}__lt": value}) | Q(**{field_name: value, "id__lt": pk}))
+        else:
+            queryset = queryset.filter(Q(**{f"{field_name}__gt": value}) | Q(**{field_name: value, "id__gt": pk}))
+    scan_descending = descending != backwards
+    order = [f"-{field_name}", "-id"] if scan_descending else [field_name, "id"]
+    rows = list(queryset.order_by(*order).only(
+        "id", "timestamp", "model_id", "risk_score", "risk_label", "outcome")[: page_size + 1])  # fmt: skip
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    if backwards:
+        rows.reverse()
+    next_cursor = previous_cursor = None
+    if rows:
+        first, last = rows[0], rows[-1]
+        has_next = more if not backwards else True
+        has_previous = (cursor is not None) if not backwards else more
+        if has_next:
+            next_cursor = encode_cursor(ordering=ordering, value=getattr(last, field_name), pk=last.pk, backwards=False)
+        if has_previous:
+            previous_cursor = encode_cursor(
+                ordering=ordering, value=getattr(first, field_name), pk=first.pk, backwards=True
+            )
+    return Page(records=rows, next_cursor=next_cursor, previous_cursor=previous_cursor)
+
+
+# --- nearest neighbours ------------------------------------------------------------------------
+
+
+@dataclass
+class Neighbour:
+    record: Record
+    distance: float
+
+
+def record_list_similar(
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    vector: np.ndarray | list[float],
+    model_version_id: int | None,
+    k: int,
+    filters: RecordFilters | None = None,
+    exclude_id: uuid.UUID | None = None,
+    ef_search: int = 100,
+) -> list[Neighbour]:
+    """The ``k`` records nearest to ``vector`` by cosine distance, through the HNSW index.
+
+    ``hnsw.ef_search`` is set per query; pgvector's iterative index scan keeps going when filters
+    (model version, owner, the list filters) remove candidates, so filtered searches still fill k.
+    """
+    queryset = record_visible_to(user=user)
+    if model_version_id is not None:
+        queryset = queryset.filter(model_version_id=model_version_id)
+    if filters is not None:
+        queryset = _apply_filters(queryset, filters)
+    if exclude_id is not None:
+        queryset = queryset.exclude(pk=exclude_id)
+    query_vector = np.asarray(vector, dtype=np.float32)
+    queryset = (
+        queryset.exclude(embedding=None)
+        .annotate(distance=CosineDistance("embedding", query_vector))
+        .only("id", "timestamp", "model_id", "risk_score", "risk_label", "outcome")
+        .order_by("distance")[:k]
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL hnsw.ef_search = {int(max(ef_search, k))}")
+        cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
+        rows = list(queryset)
+    rows.sort(key=lambda r: r.distance)  # relaxed order: re-sort the k found
+    return [Neighbour(record=r, distance=float(r.distance)) for r in rows]

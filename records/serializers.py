@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from records.models import Record
+from records.selectors import DEFAULT_ORDERING, MAX_K, MAX_PAGE_SIZE, ORDERINGS, RecordFilters
+
+
+class RecordFilterSerializer(serializers.Serializer[dict]):
+    """The list's query parameters; a bad value is a 400 that names the parameter."""
+
+    model = serializers.CharField(required=False, max_length=64)
+    model_id = serializers.CharField(required=False, max_length=96)
+    risk_label = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
+    score_min = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    score_max = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+    has_outcome = serializers.BooleanField(required=False, allow_null=True, default=None)
+    outcome = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        low, high = attrs.get("score_min"), attrs.get("score_max")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"score_max": "Must be at least score_min."})
+        after, before = attrs.get("created_after"), attrs.get("created_before")
+        if after is not None and before is not None and after >= before:
+            raise serializers.ValidationError({"created_before": "Must be later than created_after."})
+        return attrs
+
+    @staticmethod
+    def from_query(query: Any) -> dict[str, Any]:
+        data: dict[str, Any] = {key: query.get(key) for key in query if key != "risk_label"}
+        labels = [label for value in query.getlist("risk_label") for label in value.split(",") if label]
+        if labels:
+            data["risk_label"] = labels
+        return data
+
+    def to_filters(self) -> RecordFilters:
+        data = self.validated_data
+        return RecordFilters(
+            model=data.get("model"),
+            model_id=data.get("model_id"),
+            risk_labels=data.get("risk_label", []),
+            score_min=data.get("score_min"),
+            score_max=data.get("score_max"),
+            created_after=data.get("created_after"),
+            created_before=data.get("created_before"),
+            has_outcome=data.get("has_outcome"),
+            outcome=data.get("outcome"),
+        )
+
+
+class RecordListParamsSerializer(RecordFilterSerializer):
+    ordering = serializers.ChoiceField(choices=list(ORDERINGS), required=False, default=DEFAULT_ORDERING)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=50)
+    cursor = serializers.CharField(required=False, max_length=500)
+
+
+class NearestParamsSerializer(RecordFilterSerializer):
+    k = serializers.IntegerField(required=False, min_value=1, max_value=MAX_K, default=10)
+
+
+class RecordSummarySerializer(serializers.ModelSerializer[Record]):
+    class Meta:
+        model = Record
+        fields = ["id", "timestamp", "model_id", "risk_score", "risk_label", "outcome"]
+        read_only_fields = fields
+
+
+class RecordPageSerializer(serializers.Serializer[dict]):
+    next = serializers.CharField(allow_null=True, help_text="URL of the next page, or null")
+    previous = serializers.CharField(allow_null=True, help_text="URL of the previous page, or null")
+    results = RecordSummarySerializer(many=True)
+
+
+class RecordDetailSerializer(serializers.ModelSerializer[Record]):
+    features = serializers.JSONField(source="features_json")
+    embedding = serializers.SerializerMethodField()
+    created_by = serializers.SerializerMethodField()
+    outcome_set_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Record
+        fields = [
+            "id",
+            "timestamp",
+            "model_id",
+            "features",
+            "risk_score",
+            "risk_label",
+            "base_log_odds",
+            "drivers",
+            "embedding",
+            "request_id",
+            "created_by",
+            "outcome",
+            "outcome_observed_at",
+            "outcome_set_by",
+        ]
+        read_only_fields = fields
+
+    def get_embedding(self, record: Record) -> list[float] | None:
+        return None if record.embedding is None else [float(x) for x in record.embedding]
+
+    def get_created_by(self, record: Record) -> str | None:
+        return record.created_by.username if record.created_by else None
+
+    def get_outcome_set_by(self, record: Record) -> str | None:
+        return record.outcome_set_by.username if record.outcome_set_by else None
+
+
+class NeighbourSerializer(serializers.Serializer[dict]):
+    id = serializers.UUIDField()
+    distance = serializers.FloatField(help_text="Cosine distance (0 = same direction)")
+    risk_score = serializers.FloatField()
+    risk_label = serializers.CharField()
+    outcome = serializers.BooleanField(allow_null=True)
+    timestamp = serializers.DateTimeField()
+
+
+class NearestResultSerializer(serializers.Serializer[dict]):
+    model_id = serializers.CharField()
+    results = NeighbourSerializer(many=True)
+
+
+class NearestQuerySerializer(serializers.Serializer[dict]):
+    """Either ``{"model" or "model_id", "features"}`` (embedded on the fly, not stored) or ``{"model"
+    or "model_id", "vector"}``."""
+
+    model = serializers.CharField(required=False, max_length=64)
+    model_id = serializers.CharField(required=False, max_length=96)
+    features = serializers.DictField(required=False)
+    vector = serializers.ListField(child=serializers.FloatField(), required=False, min_length=384, max_length=384)
+    k = serializers.IntegerField(required=False, min_value=1, max_value=MAX_K, default=10)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("model")) == bool(attrs.get("model_id")):
+            raise serializers.ValidationError({"model": "Give exactly one of 'model' or 'model_id'."})
+        if ("features" in attrs) == ("vector" in attrs):
+            raise serializers.ValidationError({"features": "Give exactly one of 'features' or 'vector'."})
+        return attrs
+
+
+class OutcomeSerializer(serializers.Serializer[dict]):
+    outcome = serializers.BooleanField()
+    observed_at = serializers.DateTimeField(required=False, allow_null=True, default=None)

@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from predictions import api_docs
+from predictions import selectors as model_selectors
+from predictions.embedder import embed_rows
+from predictions.inference import inference_validate
+from records.models import Record
+from records.selectors import InvalidCursor, record_get, record_list, record_list_similar, record_page
+from records.serializers import (
+    NearestParamsSerializer,
+    NearestQuerySerializer,
+    NearestResultSerializer,
+    OutcomeSerializer,
+    RecordDetailSerializer,
+    RecordFilterSerializer,
+    RecordListParamsSerializer,
+    RecordPageSerializer,
+    RecordSummarySerializer,
+)
+from records.services import record_set_outcome
+from riskengine.api.errors import ApiError
+
+FILTER_PARAMETERS = [
+    OpenApiParameter("model", str, description="Model name"),
+    OpenApiParameter("model_id", str, description="Exact version, name@version"),
+    OpenApiParameter("risk_label", str, many=True, description="Repeat (or comma-separate) for several labels"),
+    OpenApiParameter("score_min", float, description="0 to 1, inclusive"),
+    OpenApiParameter("score_max", float, description="0 to 1, inclusive"),
+    OpenApiParameter("created_after", str, description="ISO 8601, inclusive"),
+    OpenApiParameter("created_before", str, description="ISO 8601, exclusive"),
+    OpenApiParameter("has_outcome", bool),
+    OpenApiParameter("outcome", bool),
+]
+RECORD_NOT_FOUND = api_docs.error_response(404, "No such record (or not yours)", "not_found", "Not found.")
+BAD_PARAMETER = api_docs.error_response(
+    400,
+    "A bad query parameter, named",
+    "invalid",
+    "The request has invalid fields.",
+    {"score_min": "A valid number is required."},
+)
+
+
+def _params(serializer_class: Any, request: Request) -> Any:
+    serializer = serializer_class(data=RecordFilterSerializer.from_query(request.query_params))
+    serializer.is_valid(raise_exception=True)
+    return serializer
+
+
+def _neighbours_body(model_id: str, neighbours: list[Any]) -> dict[str, Any]:
+    return {
+        "model_id": model_id,
+        "results": [
+            {
+                "id": str(n.record.id),
+                "distance": n.distance,
+                "risk_score": n.record.risk_score,
+                "risk_label": n.record.risk_label,
+                "outcome": n.record.outcome,
+                "timestamp": n.record.timestamp.isoformat().replace("+00:00", "Z"),
+            }
+            for n in neighbours
+        ],
+    }
+
+
+class RecordViewSet(viewsets.ViewSet):
+    """Stored predictions. Staff see all records; other clients only the records they created."""
+
+    permission_classes = [IsAuthenticated]
+    lookup_value_regex = r"[^/]+"
+
+    def _get(self, request: Request, pk: str) -> Record:
+        record = record_get(user=request.user, record_id=pk)
+        if record is None:
+            raise ApiError(status_code=404, code="not_found", message="Not found.")
+        return record
+
+    @extend_schema(
+        parameters=[
+            *FILTER_PARAMETERS,
+            OpenApiParameter("ordering", str, enum=["-timestamp", "timestamp", "-risk_score", "risk_score"]),
+            OpenApiParameter("page_size", int, description="1 to 200 (default 50)"),
+            OpenApiParameter("cursor", str, description="From a previous page's next/previous link"),
+        ],
+        responses={
+            200: RecordPageSerializer,
+            400: BAD_PARAMETER,
+            401: api_docs.UNAUTHENTICATED,
+            429: api_docs.THROTTLED,
+        },
+        examples=[
+            OpenApiExample(
+                "A page",
+                value={
+                    "next": "http://localhost:8000/api/records/?cursor=eyJvIjoiLXRpbWVzdGFtcCIs...",
+                    "previous": None,
+                    "results": [
+                        {
+                            "id": "0b6f8c52-3c1e-4c0e-9a51-5f0f4c9a7e21",
+                            "timestamp": "2026-11-27T10:00:00Z",
+                            "model_id": "credit@1",
+                            "risk_score": 0.71,
+                            "risk_label": "high",
+                            "outcome": None,
+                        }
+                    ],
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def list(self, request: Request) -> Response:
+        params = _params(RecordListParamsSerializer, request)
+        data = params.validated_data
+        queryset = record_list(user=request.user, filters=params.to_filters())
+        try:
+            page = record_page(
+                queryset=queryset, ordering=data["ordering"], page_size=data["page_size"], cursor=data.get("cursor")
+            )
+        except InvalidCursor:
+            raise ApiError(
+                status_code=400,
+                code="invalid",
+                message="The request has invalid fields.",
+                fields={"cursor": "Invalid cursor."},
+            ) from None
+
+        def link(cursor: str | None) -> str | None:
+            if cursor is None:
+                return None
+            query = request.query_params.copy()
+            query["cursor"] = cursor
+            return request.build_absolute_uri(f"{request.path}?{urlencode(query, doseq=True)}")
+
+        return Response(
+            {
+                "next": link(page.next_cursor),
+                "previous": link(page.previous_cursor),
+                "results": RecordSummarySerializer(page.records, many=True).data,
+            }
+        )
+
+    @extend_schema(responses={200: RecordDetailSerializer, 401: api_docs.UNAUTHENTICATED, 404: RECORD_NOT_FOUND})
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(RecordDetailSerializer(self._get(request, pk)).data)
+
+    @extend_schema(
+        parameters=[*FILTER_PARAMETERS, OpenApiParameter("k", int, description="1 to 100 (default 10)")],
+        responses={
+            200: NearestResultSerializer,
+            400: BAD_PARAMETER,
+            401: api_docs.UNAUTHENTICATED,
+            404: RECORD_NOT_FOUND,
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def nearest(self, request: Request, pk: str) -> Response:
+        """The k records most similar to this one (same model version, cosine distance), nearest first."""
+        record = self._get(request, pk)
+        params = _params(NearestParamsSerializer, request)
+        if record.embedding is None:
+            return Response({"model_id": record.model_id, "results": []})
+        neighbours = record_list_similar(
+            user=request.user,
+            vector=np.asarray(record.embedding),
+            model_version_id=record.model_version_id,
+            k=params.validated_data["k"],
+            filters=params.to_filters(),
+            exclude_id=record.pk,
+        )
+        return Response(_neighbours_body(record.model_id, neighbours))
+
+    @extend_schema(
+        operation_id="records_nearest_search",
+        request=NearestQuerySerializer,
+        responses={
+            200: NearestResultSerializer,
+            400: api_docs.INVALID,
+            401: api_docs.UNAUTHENTICATED,
+            404: api_docs.NOT_FOUND,
+        },
+        examples=[
+            OpenApiExample(
+                "Similar cases for features (not stored)",
+                value={"model": "credit", "features": api_docs.EXAMPLE_FEATURES, "k": 5},
+                request_only=True,
+            )
+        ],
+    )
+    @action(detail=False, methods=["post"], url_path="nearest")
+    def nearest_search(self, request: Request) -> Response:
+        """Records similar to a feature dict (embedded on the fly, not stored) or to a 384-d vector."""
+        query = NearestQuerySerializer(data=request.data)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        model = model_selectors.loaded_model_get(name=data.get("model"), model_id=data.get("model_id"))
+        if "features" in data:
+            row = inference_validate(model=model, features=data["features"])
+            vector = embed_rows(model=model, rows=[row])[0]
+        else:
+            vector = np.asarray(data["vector"], dtype=np.float32)
+            if not np.isfinite(vector).all() or np.linalg.norm(vector) == 0:
+                raise ApiError(status_code=400, code="invalid", message="The request has invalid fields.",
+                               fields={"vector": "Must be 384 finite numbers, not all zero."})  # fmt: skip
+        params = _params(NearestParamsSerializer, request)
+        neighbours = record_list_similar(
+            user=request.user, vector=vector, model_version_id=model.pk, k=data["k"], filters=params.to_filters()
+        )
+        return Response(_neighbours_body(model.model_id, neighbours))
+
+    @extend_schema(
+        request=OutcomeSerializer,
+        responses={
+            200: RecordDetailSerializer,
+            400: BAD_PARAMETER,
+            401: api_docs.UNAUTHENTICATED,
+            404: RECORD_NOT_FOUND,
+        },
+        examples=[
+            OpenApiExample(
+                "It defaulted", value={"outcome": True, "observed_at": "2027-03-01T00:00:00Z"}, request_only=True
+            )
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def outcome(self, request: Request, pk: str) -> Response:
+        """Record what really happened (true: the risk materialised). Idempotent."""
+        record = self._get(request, pk)
+        serializer = OutcomeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        record = record_set_outcome(
+            record=record,
+            outcome=serializer.validated_data["outcome"],
+            observed_at=serializer.validated_data.get("observed_at"),
+            user=request.user,
+        )
+        return Response(RecordDetailSerializer(record).data)
