@@ -12,10 +12,12 @@ PORT ?= 8000
 export DEBUG ?= 1
 export PYTHONDONTWRITEBYTECODE := 1
 
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: help run serve test install install-dev lint typecheck deploy-check pytest stop clean
+.PHONY: help run serve css test install install-dev lint typecheck deploy-check pytest stop clean
 
 help:
 	@echo "make run   - set up .venv and the embedded PostgreSQL, migrate, seed, serve on 127.0.0.1:$(PORT)"
@@ -62,8 +64,18 @@ deploy-check: install-dev
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
-pytest: install-dev
+# Browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+pytest: install-dev $(CHROMIUM)
 	$(VENV)/bin/pytest
+
+# Rebuild the Tailwind CSS (django-tailwind's theme app, npm). The output is committed, so running the
+# app needs no Node.
+css:
+	cd theme/static_src && npm ci --no-audit --no-fund && npm run build
 
 test: lint typecheck deploy-check pytest
 

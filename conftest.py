@@ -50,6 +50,7 @@ def api_client():
 @pytest.fixture(scope="session")
 def german_credit_trained():
     """The demo model, trained once per test session (deterministic)."""
+    import json
     from pathlib import Path
 
     from django.conf import settings
@@ -57,11 +58,13 @@ def german_credit_trained():
     from predictions.ml.training import file_sha256, read_training_csv, train
 
     csv = Path(settings.BASE_DIR) / "data" / "german_credit.csv"
+    descriptions = json.loads((csv.parent / "german_credit.descriptions.json").read_text())
     return train(
         read_training_csv(csv),
         target="creditability",
         positive="bad",
         algorithm="logistic",
+        descriptions=descriptions,
         training_sha256=file_sha256(csv),
     )
 
@@ -128,3 +131,61 @@ def jwt_client(api_client, api_user, embedder, demo_model):
     assert response.status_code == 200, response.content
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
     return api_client
+
+
+# --- browser tests (pytest-playwright driving Debian's Chromium) -------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def german_rows():
+    from django.conf import settings
+
+    from predictions.ml.training import read_training_csv
+
+    return read_training_csv(settings.BASE_DIR / "data" / "german_credit.csv")
+
+
+@pytest.fixture
+def make_records(demo_model, embedder, german_credit_trained, german_rows):
+    """make_records(n, user=..., start=0): store n real predictions, one hour apart, newest last."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from predictions.ml.features import decode_row, encode_frame
+    from predictions.selectors import loaded_model_get
+    from records.models import Record
+    from records.services import records_predict
+
+    schema = german_credit_trained.schema
+    encoded = encode_frame(german_rows.drop(columns=["creditability"]), schema)
+
+    def make(n, *, user=None, start=0, model_name="credit"):
+        model = loaded_model_get(name=model_name)
+        items = [decode_row(schema, encoded[(start + i) % len(encoded)]) for i in range(n)]
+        scored = records_predict(model=model, items=items, created_by=user)
+        base = timezone.now() - timedelta(hours=n + start)
+        for i, s in enumerate(scored):
+            Record.objects.filter(pk=s.record.pk).update(timestamp=base + timedelta(hours=i))
+        return list(Record.objects.filter(pk__in=[s.record.pk for s in scored]).order_by("timestamp"))
+
+    return make

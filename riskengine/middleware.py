@@ -33,7 +33,9 @@ class RequestIdMiddleware:
         started = time.perf_counter()
         try:
             response = self.get_response(request)
+            elapsed_ms = (time.perf_counter() - started) * 1000
             response[REQUEST_ID_HEADER] = request_id
+            response["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"
             user = getattr(request, "user", None)
             access_logger.info(
                 "%s %s %s",
@@ -44,7 +46,7 @@ class RequestIdMiddleware:
                     "method": request.method,
                     "path": request.path,
                     "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed_ms, 2),
                     "user": getattr(user, "username", None) if user is not None and user.is_authenticated else None,
                 },
             )

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "django_htmx",
     "template_partials",
+    "tailwind",
+    "theme",
     "accounts",
     "predictions",
     "records",
@@ -65,6 +67,14 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "riskengine.urls"
 
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# django-tailwind: the theme app builds with npm (`make css`); its output is committed.
+TAILWIND_APP_NAME = "theme"
+TAILWIND_CSS_PATH = "css/dist/styles.css"
+
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -75,6 +85,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "riskengine.web.navigation",
             ],
         },
     },

@@ -1,6 +1,9 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from predictions import web as prediction_pages
+from records import web as record_pages
 from riskengine import health
 
 urlpatterns = [
@@ -8,6 +11,16 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include("riskengine.api.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", prediction_pages.predict_page, name="predict"),
+    path("models/", prediction_pages.models_page, name="models"),
+    path("models/<int:pk>/promote/", prediction_pages.model_promote, name="model-promote"),
+    path("models/<slug:name>/rollback/", prediction_pages.model_rollback, name="model-rollback"),
+    path("records/", record_pages.dashboard, name="dashboard"),
+    path("records/<str:pk>/", record_pages.record_detail, name="record-detail"),
+    path("records/<str:pk>/similar/", record_pages.record_similar, name="record-similar"),
+    path("records/<str:pk>/outcome/", record_pages.record_outcome, name="record-outcome"),
 ]
 
 handler404 = "riskengine.api.errors.not_found"

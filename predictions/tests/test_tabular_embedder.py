@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from predictions.ml.embedding import EMBEDDING_DIM, TabularEmbedder
+from predictions.ml.explain import LinearExplainer
 from predictions.ml.features import decode_row, encode_frame
 from predictions.ml.scoring import scoring_model_from_trained
 from predictions.ml.training import train
@@ -32,6 +33,7 @@ def test_logistic_columns_are_the_models_own_contributions(german_credit_trained
     trained = german_credit_trained
     scorer = scoring_model_from_trained(trained, BANDS)
     rows = trained.train_encoded[:30]
+    assert isinstance(scorer.explainer, LinearExplainer)
     columns = scorer.explainer.column_contributions(rows)
     np.testing.assert_allclose(columns.sum(axis=1), scorer.explainer.explain(rows).contributions.sum(axis=1), atol=1e-9)
 

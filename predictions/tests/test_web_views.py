@@ -1,0 +1,108 @@
+"""Each HTML view three ways: the htmx request gets a fragment, the plain one the full page, and a
+user without access is redirected (or refused)."""
+
+import pytest
+
+FULL_PAGE = "<!DOCTYPE html>"
+
+
+def _form(row):
+    return {"model": "credit", **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in row.items()}}
+
+
+def test_the_predict_page_full_and_fragment(client, staff_user, demo_model):
+    client.force_login(staff_user)
+    page = client.get("/").content.decode()
+    assert page.startswith(FULL_PAGE) and 'id="predict-form"' in page and "htmx-2.0.8.min.js" in page
+    assert '"X-CSRFToken"' in page  # the CSRF token travels in hx-headers on <body>
+    fragment = client.get("/?model=credit", HTTP_HX_REQUEST="true").content.decode()
+    assert not fragment.lstrip().startswith("<!DOCTYPE") and fragment.lstrip().startswith('<div id="workspace"')
+
+
+def test_the_form_is_built_from_the_schema(client, staff_user, demo_model):
+    client.force_login(staff_user)
+    html = client.get("/").content.decode()
+    assert (
+        'id="f-duration_in_month" name="duration_in_month" type="number" inputmode="decimal" step="1" min="4" max="72"'
+        in html
+    )
+    assert '<select id="f-purpose" name="purpose" required' in html
+    assert "Requested loan duration, in months." in html  # help text from the description file
+    assert html.count('<span class="sr-only">(required)</span>') == 20
+
+
+def test_posting_the_form_scores_and_stores(client, staff_user, demo_model, embedder, german_credit_row):
+    from records.models import Record
+
+    client.force_login(staff_user)
+    html = client.post("/", _form(german_credit_row), HTTP_HX_REQUEST="true").content.decode()
+    record = Record.objects.get()
+    assert record.created_by == staff_user and f"/records/{record.pk}/" in html
+    assert 'id="risk-score"' in html and "driver-bar" in html
+
+
+def test_invalid_input_rerenders_with_errors_and_keeps_values(
+    client, staff_user, demo_model, embedder, german_credit_row
+):
+    from records.models import Record
+
+    client.force_login(staff_user)
+    data = _form({**german_credit_row, "age_in_years": "abc", "purpose": ""})
+    html = client.post("/", data, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="e-age_in_years"' in html and "Expected an integer, got &#x27;abc&#x27;." in html
+    assert 'id="e-purpose"' in html and "This feature is required." in html
+    assert 'value="1169"' in html and 'value="abc"' in html
+    assert Record.objects.count() == 0
+
+
+@pytest.mark.parametrize("url", ["/", "/models/", "/records/"])
+def test_anonymous_users_are_sent_to_login(client, db, url):
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
+    htmx = client.get(url, HTTP_HX_REQUEST="true")
+    assert htmx.status_code == 204 and htmx["HX-Redirect"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize("url", ["/", "/models/", "/records/"])
+def test_non_staff_users_are_sent_to_login(client, api_user, url):
+    client.force_login(api_user)
+    assert client.get(url).status_code == 302
+
+
+def test_the_registry_page_full_and_fragment(client, staff_user, demo_model):
+    client.force_login(staff_user)
+    page = client.get("/models/").content.decode()
+    assert page.startswith(FULL_PAGE) and "credit@1" in page and "calibration" in page
+    assert "promote-button" not in page  # staff who are not admins get no registry buttons
+    fragment = client.get("/models/", HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.lstrip().startswith('<div id="versions"')
+
+
+def test_only_admins_promote_and_roll_back(client, staff_user, admin_user, demo_model, german_credit_trained):
+    from predictions.models import ModelVersion
+    from predictions.services import model_version_register
+
+    v2 = model_version_register(trained=german_credit_trained, name="credit")
+    client.force_login(staff_user)
+    assert client.post(f"/models/{v2.pk}/promote/").status_code == 403
+    assert client.post("/models/credit/rollback/").status_code == 403
+    client.force_login(admin_user)
+    assert "promote-button" in client.get("/models/").content.decode()
+    html = client.post(f"/models/{v2.pk}/promote/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Promoted credit@2 to production." in html
+    assert ModelVersion.objects.get(pk=v2.pk).status == "production"
+    html = client.post("/models/credit/rollback/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Rolled back credit to credit@1." in html
+    plain = client.post(f"/models/{v2.pk}/promote/")
+    assert plain.status_code == 302 and plain["Location"] == "/models/"
+
+
+def test_login_and_logout(client, staff_user):
+    from conftest import PASSWORD
+
+    page = client.get("/accounts/login/").content.decode()
+    assert '<label for="id_username"' in page and '<label for="id_password"' in page
+    response = client.post("/accounts/login/", {"username": "staff", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/").status_code == 302

@@ -1,0 +1,81 @@
+"""Each HTML view three ways: htmx fragment, full page, and refused for users without access."""
+
+import pytest
+
+from records.models import Record
+
+
+def test_the_dashboard_full_page_and_fragment(client, staff_user, make_records):
+    make_records(4)
+    client.force_login(staff_user)
+    page = client.get("/records/").content.decode()
+    assert page.startswith("<!DOCTYPE html>") and 'id="filters"' in page and page.count("record-row") == 4
+    fragment = client.get("/records/", HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.lstrip().startswith('<div id="results"') and 'id="filters"' not in fragment
+
+
+def test_filters_work_as_a_plain_get_form(client, staff_user, make_records):
+    records = make_records(10)
+    client.force_login(staff_user)
+    html = client.get("/records/", {"risk_label": "low"}).content.decode()
+    assert html.count("record-row") == sum(1 for r in records if r.risk_label == "low")
+    assert 'value="low" checked' in html
+
+
+def test_dates_from_the_date_inputs_cover_whole_days(client, staff_user, make_records):
+    records = make_records(3)
+    day = records[-1].timestamp.date().isoformat()
+    client.force_login(staff_user)
+    html = client.get("/records/", {"created_after": day, "created_before": day}).content.decode()
+    assert html.count("record-row") == sum(1 for r in records if r.timestamp.date().isoformat() == day)
+
+
+def test_bad_filters_are_reported_not_crashed(client, staff_user, make_records):
+    make_records(2)
+    client.force_login(staff_user)
+    response = client.get("/records/", {"score_min": "lots"})
+    assert response.status_code == 200 and "score_min" in response.content.decode()
+
+
+def test_paging_and_sorting_links(client, staff_user, make_records):
+    make_records(30)
+    client.force_login(staff_user)
+    html = client.get("/records/", {"ordering": "-risk_score"}).content.decode()
+    assert html.count("record-row") == 25 and "Older →" in html and "cursor=" in html
+    scores = [r.risk_score for r in Record.objects.order_by("-risk_score")[:25]]
+    assert html.index(f"{scores[0]:.3f}") < html.index(f"{scores[24]:.3f}")
+
+
+def test_the_detail_modal_fragment_full_page_and_similar(client, staff_user, make_records):
+    records = make_records(8)
+    client.force_login(staff_user)
+    target = records[0]
+    fragment = client.get(f"/records/{target.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.lstrip().startswith('<div id="record-detail"') and "It happened" in fragment
+    page = client.get(f"/records/{target.pk}/").content.decode()
+    assert page.startswith("<!DOCTYPE html>") and 'id="record-detail"' in page
+    similar = client.get(f"/records/{target.pk}/similar/", {"k": 5}, HTTP_HX_REQUEST="true").content.decode()
+    assert similar.lstrip().startswith('<section id="similar"') and similar.count("<tr>") == 6  # header + 5
+
+
+def test_outcome_buttons_set_the_outcome(client, staff_user, make_records):
+    record = make_records(1)[0]
+    client.force_login(staff_user)
+    html = client.post(f"/records/{record.pk}/outcome/", {"outcome": "false"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "did not happen" in html and "set by staff" in html
+    assert Record.objects.get(pk=record.pk).outcome is False
+
+
+@pytest.mark.parametrize("suffix", ["", "similar/"])
+def test_record_pages_refuse_users_without_access(client, api_user, make_records, suffix):
+    record = make_records(1)[0]
+    assert client.get(f"/records/{record.pk}/{suffix}").status_code == 302  # anonymous
+    client.force_login(api_user)
+    assert client.get(f"/records/{record.pk}/{suffix}").status_code == 302  # not staff
+    assert client.post(f"/records/{record.pk}/outcome/", {"outcome": "true"}).status_code == 302
+    assert Record.objects.get(pk=record.pk).outcome is None
+
+
+def test_an_unknown_record_is_a_404(client, staff_user, db):
+    client.force_login(staff_user)
+    assert client.get("/records/00000000-0000-0000-0000-000000000000/").status_code == 404

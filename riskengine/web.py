@@ -1,0 +1,64 @@
+"""Shared pieces of the server-rendered UI: access control and template context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django_htmx.middleware import HtmxDetails
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request that went through django-htmx's middleware (for type checking)."""
+
+    htmx: HtmxDetails
+
+
+LABEL_COLOURS = ["emerald", "amber", "rose", "fuchsia", "violet"]
+
+
+def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Every page needs a logged-in staff user; anyone else goes to the login page.
+
+    For an htmx request the redirect is done by htmx itself (HX-Redirect), so the login page does not
+    land inside a fragment.
+    """
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated and user.is_active and user.is_staff:
+            return view(request, *args, **kwargs)
+        login = f"{settings.LOGIN_URL}?{urlencode({'next': request.get_full_path()})}"
+        if getattr(request, "htmx", False):
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = login
+            return response
+        return HttpResponseRedirect(login)
+
+    return wrapper
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    path = request.path
+    return {
+        "nav_items": [
+            {"label": "Predict", "url": "/", "active": path == "/"},
+            {"label": "Records", "url": "/records/", "active": path.startswith("/records")},
+            {"label": "Models", "url": "/models/", "active": path.startswith("/models")},
+        ]
+    }
+
+
+def label_colour(label: str, bands: list[dict[str, Any]] | None = None) -> str:
+    """The Tailwind colour family for a risk label, by its band's position from low to high."""
+    names = [band["label"] for band in bands] if bands else ["low", "medium", "high"]
+    if label not in names:
+        return "slate"
+    palettes = {1: ["slate"], 2: ["emerald", "rose"], 3: ["emerald", "amber", "rose"]}
+    palette = palettes.get(len(names), LABEL_COLOURS)
+    return palette[min(names.index(label), len(palette) - 1)]
