@@ -33,9 +33,21 @@ class Record(models.Model):
     outcome_set_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Backfilled records: SHA-256 of (model version, canonical features, source timestamp); unique per
+    # model version, so re-running an import inserts nothing twice.
+    fingerprint = models.CharField(  # noqa: DJ001 - NULL (not "") for API records, so uniqueness ignores them
+        max_length=64, null=True, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["-timestamp", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "fingerprint"],
+                condition=models.Q(fingerprint__isnull=False),
+                name="record_fingerprint_unique",
+            )
+        ]
         indexes = [
             models.Index(fields=["model_version", "-timestamp", "-id"], name="record_model_ts_idx"),
             models.Index(fields=["risk_label", "-timestamp", "-id"], name="record_label_ts_idx"),
@@ -71,3 +83,44 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.endpoint})"
+
+
+class ImportJob(models.Model):
+    """A CSV backfill run in the background by a task worker. The file lives in the database, so a
+    worker on any machine can run it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    filename = models.CharField(max_length=255)
+    data = models.BinaryField(editable=False)  # gzip-compressed upload
+    options = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    total_rows = models.PositiveIntegerField(null=True, blank=True)
+    processed_rows = models.PositiveIntegerField(default=0)
+    inserted_rows = models.PositiveIntegerField(default=0)
+    skipped_rows = models.PositiveIntegerField(default=0)
+    rejected_rows = models.PositiveIntegerField(default=0)
+    ignored_columns = models.JSONField(default=list)
+    rejects = models.BinaryField(null=True, editable=False)  # gzip-compressed rejects CSV
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if not self.total_rows:
+            return 100 if self.status == self.Status.DONE else 0
+        return min(100, round(100 * self.processed_rows / self.total_rows))

@@ -51,6 +51,23 @@ def record_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Rec
     return queryset
 
 
+def _label_score_envelope(labels: list[str], model: str | None) -> tuple[float, float] | None:
+    """The score range the labels can have under any version's bands (labels are bands of the score)."""
+    from predictions.models import ModelVersion
+
+    versions = ModelVersion.objects.only("label_bands")
+    if model:
+        versions = versions.filter(name=model)
+    low, high = 1.0, 0.0
+    for version in versions:
+        bands = sorted(version.label_bands or [], key=lambda band: band["min"])
+        for i, band in enumerate(bands):
+            if band["label"] in labels:
+                low = min(low, float(band["min"]))
+                high = max(high, float(bands[i + 1]["min"]) if i + 1 < len(bands) else 1.0)
+    return (low, high) if low <= high else None
+
+
 def _apply_filters(queryset: QuerySet[Record], filters: RecordFilters) -> QuerySet[Record]:
     if filters.model_id:
         queryset = queryset.filter(model_id=filters.model_id)
@@ -58,10 +75,21 @@ def _apply_filters(queryset: QuerySet[Record], filters: RecordFilters) -> QueryS
         queryset = queryset.filter(model_version__name=filters.model)
     if filters.risk_labels:
         queryset = queryset.filter(risk_label__in=filters.risk_labels)
-    if filters.score_min is not None:
-        queryset = queryset.filter(risk_score__gte=filters.score_min)
-    if filters.score_max is not None:
-        queryset = queryset.filter(risk_score__lte=filters.score_max)
+    score_min, score_max = filters.score_min, filters.score_max
+    if filters.risk_labels and (score_min is not None or score_max is not None):
+        # A label filter bounds the score too. Saying so lets PostgreSQL answer a contradictory
+        # filter (label "high", score 0.1-0.3) at once instead of scanning every "high" record.
+        envelope = _label_score_envelope(filters.risk_labels, filters.model)
+        if envelope is None:
+            return queryset.none()
+        score_min = max(score_min if score_min is not None else 0.0, envelope[0])
+        score_max = min(score_max if score_max is not None else 1.0, envelope[1])
+        if score_min > score_max:
+            return queryset.none()
+    if score_min is not None:
+        queryset = queryset.filter(risk_score__gte=score_min)
+    if score_max is not None:
+        queryset = queryset.filter(risk_score__lte=score_max)
     if filters.created_after is not None:
         queryset = queryset.filter(timestamp__gte=filters.created_after)
     if filters.created_before is not None:

@@ -62,7 +62,7 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = settings.MAX_BODY_BYTES
+        limit = settings.IMPORT_MAX_BYTES if request.path == "/records/import/" else settings.MAX_BODY_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

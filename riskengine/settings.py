@@ -219,6 +219,8 @@ SPECTACULAR_SETTINGS = {
 # Largest accepted request body; bigger bodies get a JSON 413 before they are read.
 MAX_BODY_BYTES = env.integer("MAX_BODY_BYTES", default=4 * 1024 * 1024, min_value=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+# Largest CSV accepted by the import page (the upload is stored compressed in the database).
+IMPORT_MAX_BYTES = env.integer("IMPORT_MAX_BYTES", default=200 * 1024 * 1024, min_value=1024)
 PREDICT_BATCH_MAX = env.integer("PREDICT_BATCH_MAX", default=1000, min_value=1, max_value=100_000)
 IDEMPOTENCY_TTL_HOURS = env.integer("IDEMPOTENCY_TTL_HOURS", default=24, min_value=1)
 

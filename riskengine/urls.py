@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from predictions import web as prediction_pages
+from records import imports as record_imports
 from records import web as record_pages
 from riskengine import health
 
@@ -18,6 +19,9 @@ urlpatterns = [
     path("models/<int:pk>/promote/", prediction_pages.model_promote, name="model-promote"),
     path("models/<slug:name>/rollback/", prediction_pages.model_rollback, name="model-rollback"),
     path("records/", record_pages.dashboard, name="dashboard"),
+    path("records/import/", record_imports.import_page, name="import"),
+    path("records/import/<uuid:pk>/", record_imports.import_detail, name="import-detail"),
+    path("records/import/<uuid:pk>/rejects.csv", record_imports.import_rejects, name="import-rejects"),
     path("records/<str:pk>/", record_pages.record_detail, name="record-detail"),
     path("records/<str:pk>/similar/", record_pages.record_similar, name="record-similar"),
     path("records/<str:pk>/outcome/", record_pages.record_outcome, name="record-outcome"),

@@ -48,7 +48,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     return {
         "nav_items": [
             {"label": "Predict", "url": "/", "active": path == "/"},
-            {"label": "Records", "url": "/records/", "active": path.startswith("/records")},
+            {"label": "Records", "url": "/records/", "active": path.startswith("/records") and "/import" not in path},
+            {"label": "Import", "url": "/records/import/", "active": path.startswith("/records/import")},
             {"label": "Models", "url": "/models/", "active": path.startswith("/models")},
         ]
     }

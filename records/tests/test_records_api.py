@@ -174,3 +174,16 @@ def test_timestamps_filters_accept_offsets(staff_api, make_records):
     response = staff_api.get(LIST, {"created_after": after.isoformat()})
     assert response.status_code == 200
     assert _ids(response) == [str(records[2].pk)] if records[2].timestamp >= after else _ids(response) == []
+
+
+def test_label_and_score_filters_that_contradict_return_nothing_without_scanning(staff_api, make_records, staff_user):
+    from records.selectors import RecordFilters, record_list
+
+    records = make_records(20)
+    assert _ids(staff_api.get(f"{LIST}?risk_label=high&score_max=0.2")) == []
+    from django.db.models.sql.where import NothingNode
+
+    queryset = record_list(user=staff_user, filters=RecordFilters(risk_labels=["high"], score_max=0.2))
+    assert any(isinstance(child, NothingNode) for child in queryset.query.where.children)  # no SQL at all
+    medium = {str(r.pk) for r in records if r.risk_label == "medium" and r.risk_score <= 0.45}
+    assert set(_ids(staff_api.get(f"{LIST}?risk_label=medium&score_min=0.1&score_max=0.45&page_size=200"))) == medium

@@ -1,0 +1,79 @@
+"""python manage.py backfill_records PATH --model NAME [--version N] [--timestamp-column COL]
+[--outcome-column COL --outcome-positive VALUE] [--batch-size N] [--rejects PATH]"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from predictions.selectors import ModelNotFound, loaded_model_get
+from records.backfill import BackfillError, BackfillOptions, BackfillSummary, backfill_csv
+
+
+class Command(BaseCommand):
+    help = "Score, explain, embed and store historical rows from a CSV (or .csv.gz). Safe to re-run."
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        # our --version (a model version) replaces Django's --version (the Django version)
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", type=Path)
+        parser.add_argument("--model", required=True, help="registry name (its production version)")
+        parser.add_argument("--version", type=int, help="a specific version instead of production")
+        parser.add_argument("--timestamp-column", help="ISO 8601 column to use as the record's time")
+        parser.add_argument("--outcome-column", help="column holding what really happened")
+        parser.add_argument("--outcome-positive", help="the outcome value that means the risk materialised")
+        parser.add_argument("--batch-size", type=int, default=1000)
+        parser.add_argument("--rejects", type=Path, help="where to write invalid rows (default: PATH.rejects.csv)")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path: Path = options["path"]
+        if not path.is_file():
+            raise CommandError(f"file not found: {path}")
+        if bool(options["outcome_column"]) != bool(options["outcome_positive"]):
+            raise CommandError("--outcome-column and --outcome-positive go together")
+        if not 1 <= options["batch_size"] <= 100_000:
+            raise CommandError("--batch-size must be between 1 and 100000")
+        try:
+            model_id = f"{options['model']}@{options['version']}" if options["version"] else None
+            model = loaded_model_get(name=options["model"], model_id=model_id)
+        except ModelNotFound as exc:
+            raise CommandError(str(exc)) from None
+        rejects_path: Path = options["rejects"] or path.with_name(path.name.removesuffix(".gz") + ".rejects.csv")
+        bar = tqdm(unit=" rows", disable=options["no_progress"], desc=f"backfill {model.model_id}")
+
+        def progress(summary: BackfillSummary) -> None:
+            if bar.total is None:
+                bar.total = summary.total_rows
+            bar.update(summary.processed_rows - bar.n)
+
+        run = BackfillOptions(
+            timestamp_column=options["timestamp_column"],
+            outcome_column=options["outcome_column"],
+            outcome_positive=options["outcome_positive"],
+            batch_size=options["batch_size"],
+            request_id=f"backfill:{path.name}"[:128],
+        )
+        try:
+            with rejects_path.open("w", encoding="utf-8", newline="") as rejects:
+                summary = backfill_csv(path=path, model=model, options=run, rejects=rejects, progress=progress)
+        except BackfillError as exc:
+            rejects_path.unlink(missing_ok=True)
+            raise CommandError(str(exc)) from None
+        finally:
+            bar.close()
+        if summary.rejected_rows == 0:
+            rejects_path.unlink(missing_ok=True)
+        self.stdout.write(
+            f"{model.model_id}: read {summary.processed_rows} rows, inserted {summary.inserted_rows}, "
+            f"already stored {summary.skipped_rows}, rejected {summary.rejected_rows}"
+            + (f" (see {rejects_path})" if summary.rejected_rows else "")
+            + "\n"
+        )
+        if summary.ignored_columns:
+            self.stdout.write(f"ignored columns outside the schema: {', '.join(summary.ignored_columns)}\n")
