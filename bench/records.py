@@ -170,6 +170,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".data-bench")
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--reload", action="store_true")
+    parser.add_argument("--warm", type=int, default=0, help="random nearest queries to run before measuring")
     args = parser.parse_args()
     _setup(args.data_dir.resolve())
     from django.contrib.auth import get_user_model
@@ -239,6 +240,11 @@ def main() -> None:
             deep_paths.append(f"{parts.path}?{parts.query}")
             body, _ = get(deep_paths[-1])
         measure("page 50 cursors deep", [deep_paths[-1]] * q)
+        warm_start = time.perf_counter()
+        for i in rng.choice(len(ids), size=args.warm, replace=False) if args.warm else []:
+            get(f"/api/records/{ids[i]}/nearest/?k=10")
+        if args.warm:
+            print(f"warmed with {args.warm} nearest queries in {time.perf_counter() - warm_start:.0f} s", flush=True)
         sample = rng.choice(len(ids), size=q, replace=False)
         measure("detail", [f"/api/records/{ids[i]}/" for i in sample])
         measure("nearest k=10", [f"/api/records/{ids[i]}/nearest/?k=10" for i in sample])

@@ -177,7 +177,8 @@ def backfill_csv(
                 raw = {name: raw_row.get(name) for name in names if name in raw_row}
                 typed, errors = coerce_text_features(schema, raw)
                 typed = {k: v for k, v in typed.items() if v is not None and k not in errors}
-                errors = {**validate_features(schema, typed).errors, **errors}
+                validated = validate_features(schema, typed)
+                errors = {**validated.errors, **errors}
                 when: datetime | None = None
                 source_ts = ""
                 if options.timestamp_column:
@@ -194,7 +195,7 @@ def backfill_csv(
                     if writer is not None:
                         writer.writerow({**raw_row, REASON_COLUMN: _reason(errors)})
                     continue
-                values = validate_features(schema, typed).values
+                values = validated.values
                 key = fingerprint(model.pk, values, source_ts)
                 if key in seen_in_file:
                     summary.skipped_rows += 1

@@ -78,5 +78,5 @@ def test_the_embedded_server_starts_creates_the_database_and_stops(tmp_path):
     assert stop_server(data_dir) is False
     restarted = ensure_server(data_dir, "riskengine_probe")  # `make run` after `make stop`
     with psycopg.connect(restarted.uri("riskengine_probe")) as conn:
-        assert conn.execute("SHOW shared_buffers").fetchone() == ("1GB",)
+        assert conn.execute("SHOW shared_buffers").fetchone() == ("3GB",)
     assert stop_server(data_dir) is True
