@@ -2,6 +2,12 @@
 
 import os
 
+# One BLAS/OpenMP thread per worker: idle OpenBLAS threads spin and take the CPU that the embedder's
+# ONNX Runtime threads and PostgreSQL need (docs/performance.md). Set before the app is imported.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
