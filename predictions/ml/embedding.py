@@ -16,6 +16,7 @@ add tokens (latency) without telling records apart.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -242,7 +243,9 @@ def export_onnx(model_path: Path, out_dir: Path) -> Path:
             partial = Path(tmp) / "model-int8.onnx"
             logging.disable(logging.INFO)  # the quantiser logs every tensor at INFO on the root logger
             try:
-                quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+                # it also writes scratch files into the working directory: keep them in the temp dir
+                with contextlib.chdir(tmp):
+                    quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True)
             finally:
                 logging.disable(logging.NOTSET)
         shutil.copyfile(model_path / "tokenizer.json", out_dir / f"minilm-{digest[:16]}-tokenizer.json")
