@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from riskengine.logging import record_timing
 
 if TYPE_CHECKING:
     from predictions.ml.embedding import Embedder
@@ -57,4 +60,7 @@ def embed_rows(*, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> np.ndar
     from predictions.ml.embedding import render_text
 
     texts = [render_text(model.schema, row) for row in rows]
-    return embedder_get().encode(texts)
+    started = time.perf_counter()
+    vectors = embedder_get().encode(texts)
+    record_timing("embed", (time.perf_counter() - started) * 1000)
+    return vectors

@@ -8,6 +8,15 @@ import logging
 from datetime import UTC, datetime
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# Per-request timings of named steps (milliseconds), reported in the Server-Timing header.
+timings_var: contextvars.ContextVar[dict[str, float] | None] = contextvars.ContextVar("timings", default=None)
+
+
+def record_timing(name: str, milliseconds: float) -> None:
+    timings = timings_var.get()
+    if timings is not None:
+        timings[name] = timings.get(name, 0.0) + milliseconds
+
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from riskengine.api.errors import error_body
-from riskengine.logging import request_id_var
+from riskengine.logging import request_id_var, timings_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
@@ -30,12 +30,16 @@ class RequestIdMiddleware:
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
         token = request_id_var.set(request_id)
+        timings: dict[str, float] = {}
+        timings_token = timings_var.set(timings)
         started = time.perf_counter()
         try:
             response = self.get_response(request)
             elapsed_ms = (time.perf_counter() - started) * 1000
             response[REQUEST_ID_HEADER] = request_id
-            response["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"
+            response["Server-Timing"] = ", ".join(
+                [f"app;dur={elapsed_ms:.2f}", *(f"{name};dur={value:.2f}" for name, value in timings.items())]
+            )
             user = getattr(request, "user", None)
             access_logger.info(
                 "%s %s %s",
@@ -53,6 +57,7 @@ class RequestIdMiddleware:
             return response
         finally:
             request_id_var.reset(token)
+            timings_var.reset(timings_token)
 
 
 class BodySizeLimitMiddleware:
