@@ -25,6 +25,21 @@ RETURNING count
 """
 
 
+_READ = "SELECT count FROM accounts_throttlecounter WHERE key = %s AND window_start = %s"
+
+
+def count_in_window(key: str, duration: int, *, increment: bool = True) -> int:
+    """Count (and by default add one to) ``key`` in the current fixed window of ``duration`` seconds."""
+    window = int(time.time() // duration)
+    with connection.cursor() as cursor:
+        if increment:
+            cursor.execute(_UPSERT, [key, window])
+        else:
+            cursor.execute(_READ, [key, window])
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
 class _DatabaseRateThrottle(BaseThrottle):
     scope = ""
     THROTTLE_RATES: dict[str, Any] = SimpleRateThrottle.THROTTLE_RATES
@@ -45,13 +60,10 @@ class _DatabaseRateThrottle(BaseThrottle):
         if key is None:
             return True
         now = time.time()
-        window = int(now // self.duration)
-        with connection.cursor() as cursor:
-            cursor.execute(_UPSERT, [f"{self.scope}:{key}", window])
-            (count,) = cursor.fetchone()
+        count = count_in_window(f"{self.scope}:{key}", self.duration)
         if count <= self.num_requests:
             return True
-        self._wait = (window + 1) * self.duration - now
+        self._wait = (int(now // self.duration) + 1) * self.duration - now
         return False
 
     def wait(self) -> float:

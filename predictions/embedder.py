@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from riskengine.logging import record_timing
+from riskengine.metrics import EMBEDDING_SECONDS
 
 if TYPE_CHECKING:
     from predictions.ml.embedding import Embedder
@@ -56,11 +57,14 @@ def embed_rows(*, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> np.ndar
     if model.embedder == "tabular":
         from predictions.ml.features import encode
 
-        return model.tabular_embedder().encode_rows(encode(model.schema, rows))
+        with EMBEDDING_SECONDS.labels("tabular").time():
+            return model.tabular_embedder().encode_rows(encode(model.schema, rows))
     from predictions.ml.embedding import render_text
 
     texts = [render_text(model.schema, row) for row in rows]
     started = time.perf_counter()
     vectors = embedder_get().encode(texts)
-    record_timing("embed", (time.perf_counter() - started) * 1000)
+    elapsed = time.perf_counter() - started
+    record_timing("embed", elapsed * 1000)
+    EMBEDDING_SECONDS.labels("text").observe(elapsed)
     return vectors

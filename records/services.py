@@ -19,6 +19,7 @@ from predictions.embedder import embed_rows
 from predictions.inference import inference_predict, inference_validate_many
 from predictions.selectors import LoadedModel
 from records.models import IdempotencyKey, Record
+from riskengine.metrics import PREDICTIONS
 
 
 def _owner(user: AbstractBaseUser | AnonymousUser | None) -> Any:
@@ -89,6 +90,8 @@ def records_predict(
         created_by=created_by,
         api_key=api_key,
     )
+    for record in records:
+        PREDICTIONS.labels(record.model_id, record.risk_label).inc()
     return [ScoredRecord(record=r, prediction=p) for r, p in zip(records, predictions, strict=True)]
 
 

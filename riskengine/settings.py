@@ -47,11 +47,13 @@ INSTALLED_APPS = [
     "tailwind",
     "theme",
     "accounts",
+    "django_prometheus",
     "predictions",
     "records",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "riskengine.middleware.RequestIdMiddleware",
     "riskengine.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -63,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "riskengine.urls"
@@ -234,6 +238,41 @@ EMBEDDING_THREADS = env.integer("EMBEDDING_THREADS", default=2, min_value=1, max
 EMBEDDING_CACHE_DIR = RISKENGINE_DATA_DIR / "embedding"
 # Load the embedder and production models when the WSGI app is built (before gunicorn forks).
 PRELOAD_MODELS = env.boolean("PRELOAD_MODELS", default=True)
+
+# --- Security -------------------------------------------------------------------------------
+# With DEBUG off the service expects to sit behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes and scrapers speak plain HTTP
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000, min_value=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Failed logins allowed per client address and username in 15 minutes before the login page says 429.
+LOGIN_ATTEMPTS_PER_15_MIN = env.integer("LOGIN_ATTEMPTS_PER_15_MIN", default=10, min_value=1)
+
+# Content Security Policy (django-csp): scripts and styles only from this site. Inline style
+# *attributes* (bar widths) are allowed; inline <script> and <style> elements are not.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), default="info").upper()

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from accounts.views import ThrottledLoginView
 from predictions import web as prediction_pages
 from records import imports as record_imports
 from records import web as record_pages
@@ -10,9 +11,18 @@ from riskengine import health
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path(
+        "admin/login/",
+        ThrottledLoginView.as_view(
+            template_name="admin/login.html",
+            extra_context={"site_header": admin.site.site_header, "site_title": admin.site.site_title},
+        ),
+        name="admin-login",
+    ),
     path("admin/", admin.site.urls),
+    path("", include("django_prometheus.urls")),
     path("api/", include("riskengine.api.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", ThrottledLoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", prediction_pages.predict_page, name="predict"),
     path("models/", prediction_pages.models_page, name="models"),

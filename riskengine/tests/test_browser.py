@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import PASSWORD
 
@@ -12,6 +13,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations(page):
+    """htmx and the pages must work under the Content Security Policy: no violation may be logged."""
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(message.text))
+    yield
+    assert not [m for m in messages if "Content Security Policy" in m], messages
 
 
 @pytest.fixture
@@ -58,8 +68,7 @@ def test_login_predict_and_see_score_label_drivers_and_similar_cases(logged_in, 
     # a second, different case: the first one is now among its similar past records
     page.locator("#f-age_in_years").fill("30")
     page.get_by_role("button", name="Score").click()
-    page.wait_for_function("document.querySelectorAll('#result tbody tr').length >= 1")
-    assert page.locator("#result tbody tr").count() == 1
+    expect(page.locator("#result tbody tr")).to_have_count(1)
     shot(page, "predict-result")
 
 
@@ -84,8 +93,7 @@ def test_filtering_the_dashboard_narrows_rows_and_changes_the_url(logged_in, liv
     high = sum(1 for r in records if r.risk_label == "high")
     page.get_by_label("high").check()
     page.wait_for_url(re.compile(r"risk_label=high"))
-    page.wait_for_function(f"document.querySelectorAll('.record-row').length === {high}")
-    assert page.locator(".record-row").count() == high
+    expect(page.locator(".record-row")).to_have_count(high)
     page.reload()
     assert page.get_by_label("high").is_checked()
     assert page.locator(".record-row").count() == high
@@ -101,7 +109,7 @@ def test_the_detail_modal_sets_an_outcome_and_closes_with_escape(logged_in, live
     assert dialog.is_visible()
     assert dialog.locator("#similar tbody tr").count() == 5
     dialog.locator("#k-select").select_option("10")
-    page.wait_for_function("document.querySelectorAll('#similar tbody tr').length === 5")  # only 5 others exist
+    expect(page.locator("#similar tbody tr")).to_have_count(5)  # only 5 others exist
     shot(page, "record-modal")
     dialog.get_by_role("button", name="It happened").click()
     page.wait_for_selector("#record-detail >> text=set by")
@@ -109,10 +117,11 @@ def test_the_detail_modal_sets_an_outcome_and_closes_with_escape(logged_in, live
 
     newest = max(records, key=lambda r: r.timestamp)
     assert Record.objects.get(pk=newest.pk).outcome is True
-    page.keyboard.press("Tab")
-    assert page.evaluate("document.getElementById('modal').contains(document.activeElement)")
+    for _ in range(12):  # Tab cycles inside the dialog
+        page.keyboard.press("Tab")
+        expect(page.locator("#modal :focus")).to_have_count(1)
     page.keyboard.press("Escape")
-    page.wait_for_function("!document.getElementById('modal').open")
+    expect(page.locator("#modal")).not_to_have_attribute("open", "")
 
 
 def test_an_admin_promotes_a_version(page, live_server, admin_user, demo_model, embedder, german_credit_trained, shot):
