@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
@@ -90,6 +91,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(error_body("invalid_features", message, fields), status=400)
     if isinstance(exc, ModelNotFound):
         return Response(error_body("model_not_found", str(exc)), status=404)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # the database is unreachable: nothing was stored (each write is one transaction); retry later.
+        # Django drops the broken connection when the request ends, and reconnects on the next one.
+        unavailable = Response(
+            error_body("unavailable", "The database is unavailable; nothing was stored. Retry shortly."), status=503
+        )
+        unavailable["Retry-After"] = "5"
+        return unavailable
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

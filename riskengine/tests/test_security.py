@@ -60,3 +60,19 @@ def test_metrics_count_predictions_and_embedding_time(client, jwt_client, german
     assert 'riskengine_predictions_total{label="' in metrics and 'model_id="credit@1"' in metrics
     assert 'riskengine_embedding_seconds_count{embedder="text"}' in metrics
     assert "django_http_requests_latency_seconds_by_view_method" in metrics
+
+
+def test_a_database_outage_is_a_json_503_with_retry_after(jwt_client, german_credit_row, monkeypatch):
+    from django.db import OperationalError
+
+    from predictions import views
+    from records.models import Record
+
+    def unavailable(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(views, "records_predict", unavailable)
+    response = jwt_client.post("/api/predict/", {"model": "credit", "features": german_credit_row}, format="json")
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "unavailable"
+    assert Record.objects.count() == 0
