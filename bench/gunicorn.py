@@ -1,0 +1,155 @@
+"""The --preload benchmark: 2 gunicorn workers, preload on/off x threads 1, 2, 4.
+
+Usage: .venv/bin/python -m bench.gunicorn [--seconds 15] [--clients 8]
+
+For each configuration: total RSS of master + workers once ready, start-up time until /readyz
+answers 200, and POST /api/predict/ throughput and p50/p99 under a bounded loopback load
+(``--clients`` keep-alive clients for ``--seconds``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _features() -> list[dict]:
+    from predictions.ml.features import decode_row, encode_frame, infer_schema
+    from predictions.ml.training import read_training_csv
+
+    frame = read_training_csv(ROOT / "data" / "german_credit.csv").drop(columns=["creditability"])
+    schema = infer_schema(frame)
+    return [decode_row(schema, row) for row in encode_frame(frame, schema)]
+
+
+def _ready(port: int, started: float, timeout: float = 180) -> float:
+    while time.perf_counter() - started < timeout:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return time.perf_counter() - started
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("gunicorn did not become ready")
+
+
+def load(port: int, key: str, feats: list[dict], clients: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(offset: int) -> None:
+        nonlocal errors
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {key}"}
+        i = offset
+        mine: list[float] = []
+        bad = 0
+        while time.perf_counter() < deadline:
+            body = json.dumps({"model": "credit", "features": feats[i % len(feats)]})
+            start = time.perf_counter()
+            conn.request("POST", "/api/predict/", body, headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - start)
+            bad += response.status != 201
+            i += clients
+        with lock:
+            latencies.extend(mine)
+            errors += bad
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    ordered = sorted(latencies)
+    return {
+        "rps": len(ordered) / elapsed,
+        "p50": statistics.median(ordered) * 1000,
+        "p99": ordered[int(len(ordered) * 0.99)] * 1000,
+        "errors": errors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--port", type=int, default=8790)
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "riskengine.settings")
+    os.environ.setdefault("DEBUG", "1")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from accounts.services import api_key_create
+
+    call_command("bootstrap", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+    _, key = api_key_create(name=f"bench-gunicorn-{uuid.uuid4().hex[:6]}")
+    feats = _features()
+    rows = []
+    for preload in ("1", "0"):
+        for threads in (1, 2, 4):
+            env = dict(
+                os.environ,
+                GUNICORN_WORKERS="2",
+                GUNICORN_THREADS=str(threads),
+                GUNICORN_PRELOAD=preload,
+                GUNICORN_BIND=f"127.0.0.1:{args.port}",
+                API_THROTTLE_RATE="1000000/min",
+            )
+            started = time.perf_counter()
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py")],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                ready = _ready(args.port, started)
+                load(args.port, key, feats, 2, 2)  # warm both workers
+                master = psutil.Process(server.pid)
+                procs = [master, *master.children(recursive=True)]
+                rss = sum(p.memory_info().rss for p in procs) / 2**20
+                pss = sum(p.memory_full_info().pss for p in procs) / 2**20  # shared pages counted once
+                result = load(args.port, key, feats, args.clients, args.seconds)
+            finally:
+                server.terminate()
+                server.wait(timeout=60)
+            rows.append((preload, threads, rss, pss, ready, result))
+            print(f"preload={preload} threads={threads}: {result}", flush=True)
+    print(f"2 workers, {args.clients} clients, {args.seconds:.0f} s each, POST /api/predict/:")
+    print("| preload | threads | total RSS | total PSS | ready after | requests/s | p50 | p99 | errors |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for preload, threads, rss, pss, ready, r in rows:
+        mode = "on" if preload == "1" else "off"
+        print(
+            f"| {mode} | {threads} | {rss:.0f} MiB | {pss:.0f} MiB | {ready:.1f} s | {r['rps']:.1f} | "
+            f"{r['p50']:.1f} ms | {r['p99']:.1f} ms | {r['errors']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
