@@ -143,3 +143,11 @@ class ErrorDetailSerializer(serializers.Serializer[dict]):
 class ErrorSerializer(serializers.Serializer[dict]):
     error = ErrorDetailSerializer()
     request_id = serializers.CharField()
+
+
+class MetadataResponseSerializer(serializers.Serializer[dict]):
+    models = ModelMetadataSerializer(many=True)
+
+
+class ModelListResponseSerializer(serializers.Serializer[dict]):
+    results = ModelVersionSerializer(many=True)

@@ -14,6 +14,8 @@ from predictions.inference import FeatureValidationError
 from predictions.serializers import (
     BatchPredictionSerializer,
     BatchRequestSerializer,
+    MetadataResponseSerializer,
+    ModelListResponseSerializer,
     ModelMetadataSerializer,
     ModelSummarySerializer,
     ModelVersionSerializer,
@@ -33,7 +35,7 @@ class MetadataViewSet(viewsets.ViewSet):
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
 
-    @extend_schema(responses={200: ModelMetadataSerializer(many=True), 429: api_docs.THROTTLED}, auth=[])
+    @extend_schema(responses={200: MetadataResponseSerializer, 429: api_docs.THROTTLED}, auth=[])
     def list(self, request: Request) -> Response:
         versions = selectors.model_version_list_production()
         return Response({"models": ModelMetadataSerializer(versions, many=True).data})
@@ -46,7 +48,7 @@ class ModelViewSet(viewsets.ViewSet):
     lookup_field = "name"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
 
-    @extend_schema(responses={200: ModelVersionSerializer(many=True), 401: api_docs.UNAUTHENTICATED})
+    @extend_schema(responses={200: ModelListResponseSerializer, 401: api_docs.UNAUTHENTICATED, 429: api_docs.THROTTLED})
     def list(self, request: Request) -> Response:
         return Response({"results": ModelVersionSerializer(selectors.model_version_list(), many=True).data})
 
