@@ -84,28 +84,9 @@ def demo_model(db, german_credit_trained):
 @pytest.fixture
 def german_credit_row():
     """One valid feature dict for the demo model (the first applicant of the data set)."""
-    return {
-        "status_of_existing_checking_account": "... < 0 DM",
-        "duration_in_month": 6,
-        "credit_history": "critical account/ other credits existing (not at this bank)",
-        "purpose": "radio/television",
-        "credit_amount": 1169,
-        "savings_account_and_bonds": "unknown/ no savings account",
-        "present_employment_since": "... >= 7 years",
-        "installment_rate_in_percentage_of_disposable_income": 4,
-        "personal_status_and_sex": "male : divorced/separated",
-        "other_debtors_or_guarantors": "none",
-        "present_residence_since": 4,
-        "property": "real estate",
-        "age_in_years": 67,
-        "other_installment_plans": "none",
-        "housing": "own",
-        "number_of_existing_credits_at_this_bank": 2,
-        "job": "skilled employee / official",
-        "number_of_people_being_liable_to_provide_maintenance_for": 1,
-        "telephone": "yes, registered under the customers name",
-        "foreign_worker": True,
-    }
+    from predictions.api_docs import EXAMPLE_FEATURES
+
+    return dict(EXAMPLE_FEATURES)
 
 
 @pytest.fixture(scope="session")

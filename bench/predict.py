@@ -39,20 +39,6 @@ def _time(fn: Callable[[int], object], n: int) -> list[float]:
     return out
 
 
-def _wait_ready(port: int, timeout: float = 120.0) -> float:
-    start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
-                return time.perf_counter() - start
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("gunicorn did not become ready")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=300)
@@ -70,6 +56,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from accounts.services import api_key_create
+    from bench.gunicorn import _ready
     from predictions.embedder import embed_rows, embedder_get
     from predictions.inference import inference_predict, inference_validate
     from predictions.ml.features import decode_row, encode_frame
@@ -114,7 +101,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        ready_after = _wait_ready(args.port)
+        ready_after = _ready(args.port, time.perf_counter())
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
         headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {key}"}
 
