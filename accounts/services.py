@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -15,6 +16,11 @@ from accounts.models import ApiKey
 
 KEY_PREFIX = "rk"
 _LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def user_or_none(user: Any) -> Any:
+    """The user to store as an author: None for anonymous requests and system jobs."""
+    return user if user is not None and user.is_authenticated else None
 
 
 def _digest(key: str) -> str:

@@ -48,6 +48,17 @@ def _ready(port: int, started: float, timeout: float = 180) -> float:
     raise RuntimeError("gunicorn did not become ready")
 
 
+def start_gunicorn(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """gunicorn with the project's gunicorn.conf.py, quiet; the caller terminates it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def load(port: int, key: str, feats: list[dict], clients: int, seconds: float) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
@@ -120,13 +131,7 @@ def main() -> None:
                 API_THROTTLE_RATE="1000000/min",
             )
             started = time.perf_counter()
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py")],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            server = start_gunicorn(env)
             try:
                 ready = _ready(args.port, started)
                 load(args.port, key, feats, 2, 2)  # warm both workers

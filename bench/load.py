@@ -19,8 +19,6 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -63,7 +61,7 @@ def main() -> None:
     from rest_framework_simplejwt.tokens import AccessToken
 
     from accounts.services import api_key_create
-    from bench.gunicorn import _features, _ready
+    from bench.gunicorn import _features, _ready, start_gunicorn
     from records.models import Record
     from riskengine.embedded_pg import ensure_server, pgdata_path, stop_server
 
@@ -74,13 +72,7 @@ def main() -> None:
     feats = _features()
     env = dict(os.environ, GUNICORN_BIND=f"127.0.0.1:{args.port}", API_THROTTLE_RATE="1000000/min")
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_gunicorn(env)
     statuses: collections.Counter[str] = collections.Counter()
     created = 0
     latencies: list[float] = []

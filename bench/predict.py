@@ -15,8 +15,6 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -56,7 +54,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from accounts.services import api_key_create
-    from bench.gunicorn import _ready
+    from bench.gunicorn import _ready, start_gunicorn
     from predictions.embedder import embed_rows, embedder_get
     from predictions.inference import inference_predict, inference_validate
     from predictions.ml.features import decode_row, encode_frame
@@ -93,13 +91,7 @@ def main() -> None:
     _, key = api_key_create(name=bench_id)
     env = dict(os.environ, GUNICORN_WORKERS="1", GUNICORN_THREADS="1", GUNICORN_BIND=f"127.0.0.1:{args.port}")
     env["API_THROTTLE_RATE"] = "100000/min"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_gunicorn(env)
     try:
         ready_after = _ready(args.port, time.perf_counter())
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)

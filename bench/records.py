@@ -19,8 +19,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -150,19 +148,6 @@ def _generate_and_copy(n: int, chunk: int = 50_000) -> tuple[np.ndarray, np.ndar
     return all_ids.astype(str), all_vectors
 
 
-def _wait_ready(port: int) -> None:
-    for _ in range(600):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server not ready")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -177,6 +162,7 @@ def main() -> None:
     from django.core.management import call_command
     from rest_framework_simplejwt.tokens import AccessToken
 
+    from bench.gunicorn import _ready, start_gunicorn
     from records.models import Record
 
     call_command("bootstrap", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
@@ -198,11 +184,10 @@ def main() -> None:
     env = dict(
         os.environ, GUNICORN_WORKERS="1", GUNICORN_BIND=f"127.0.0.1:{args.port}", API_THROTTLE_RATE="1000000/min"
     )
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py")], cwd=ROOT,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = start_gunicorn(env)
     rng = np.random.default_rng(7)
     try:
-        _wait_ready(args.port)
+        _ready(args.port, time.perf_counter())
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
         headers = {"Authorization": f"Bearer {token}"}
 

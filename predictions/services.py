@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accounts.services import user_or_none
 from predictions.models import ModelVersion, PromotionEvent, default_label_bands
 
 if TYPE_CHECKING:
@@ -25,10 +26,6 @@ DEMO_MODEL_NAME = "credit"
 
 class RegistryError(Exception):
     """A registry operation that cannot be done; the message is fit for a user."""
-
-
-def _user_or_none(user: AbstractBaseUser | AnonymousUser | None) -> Any:
-    return user if user is not None and user.is_authenticated else None
 
 
 def model_version_register(
@@ -72,7 +69,7 @@ def model_version_register(
             training_rows=trained.training_rows,
             artifact=artifact,
             artifact_sha256=sha256_hex(artifact),
-            created_by=_user_or_none(created_by),
+            created_by=user_or_none(created_by),
             notes=notes,
         )
 
@@ -139,7 +136,7 @@ def model_version_promote(
             action=action,
             model_version=target,
             previous=previous,
-            created_by=_user_or_none(user),
+            created_by=user_or_none(user),
         )
     return target
 

@@ -162,13 +162,7 @@ class PredictViewSet(viewsets.ViewSet):
 
         def compute() -> tuple[int, dict[str, Any]]:
             try:
-                [scored] = records_predict(
-                    model=model,
-                    items=[data["features"]],
-                    request_id=request_id,
-                    created_by=request.user,
-                    api_key=request.auth if _is_api_key(request.auth) else None,
-                )
+                [scored] = _predict(request, model, [data["features"]], request_id)
             except FeatureValidationError as exc:
                 raise FeatureValidationError(errors=exc.item_errors.get(0, exc.errors)) from None
             return 201, _prediction_body(scored, request_id)
@@ -216,20 +210,21 @@ class PredictViewSet(viewsets.ViewSet):
         request_id = getattr(request._request, "request_id", "")
 
         def compute() -> tuple[int, dict[str, Any]]:
-            scored = records_predict(
-                model=model,
-                items=[item["features"] for item in data["items"]],
-                request_id=request_id,
-                created_by=request.user,
-                api_key=request.auth if _is_api_key(request.auth) else None,
-            )
+            scored = _predict(request, model, [item["features"] for item in data["items"]], request_id)
             results = [_prediction_body(s, request_id) for s in scored]
             return 201, {"model_id": model.model_id, "request_id": request_id, "results": results}
 
         return self._run(request, "predict_batch", compute)
 
 
-def _is_api_key(auth: Any) -> bool:
+def _predict(request: Request, model: Any, items: list[Any], request_id: str) -> list[ScoredRecord]:
+    """Score and store ``items`` as the request's client (its user, and its API key if it used one)."""
     from accounts.models import ApiKey
 
-    return isinstance(auth, ApiKey)
+    return records_predict(
+        model=model,
+        items=items,
+        request_id=request_id,
+        created_by=request.user,
+        api_key=request.auth if isinstance(request.auth, ApiKey) else None,
+    )

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
+from accounts.services import user_or_none
 from predictions import selectors as model_selectors
 from records.models import ImportJob
 from records.tasks import run_import
@@ -65,7 +66,7 @@ def import_page(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         job = ImportJob.objects.create(
-            created_by=request.user if request.user.is_authenticated else None,
+            created_by=user_or_none(request.user),
             filename=data["file"].name[:255],
             data=_compressed(data["file"]),
             options={k: data[k] for k in ("model", "timestamp_column", "outcome_column", "outcome_positive")},

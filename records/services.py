@@ -15,15 +15,12 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import user_or_none
 from predictions.embedder import embed_rows
 from predictions.inference import inference_predict, inference_validate_many
 from predictions.selectors import LoadedModel
 from records.models import IdempotencyKey, Record
 from riskengine.metrics import PREDICTIONS
-
-
-def _owner(user: AbstractBaseUser | AnonymousUser | None) -> Any:
-    return user if user is not None and user.is_authenticated else None
 
 
 def record_create_many(
@@ -38,7 +35,7 @@ def record_create_many(
 ) -> list[Record]:
     """One bulk INSERT, in one transaction: either every record exists afterwards or none does."""
     now = timezone.now()
-    owner = _owner(created_by)
+    owner = user_or_none(created_by)
     records = [
         Record(
             timestamp=now,
@@ -159,6 +156,6 @@ def record_set_outcome(
         return record
     record.outcome = outcome
     record.outcome_observed_at = observed_at or timezone.now()
-    record.outcome_set_by = _owner(user)
+    record.outcome_set_by = user_or_none(user)
     record.save(update_fields=["outcome", "outcome_observed_at", "outcome_set_by"])
     return record
