@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
-from django.http import Http404, HttpResponse, QueryDict
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
@@ -184,8 +184,9 @@ def record_similar(request: HtmxHttpRequest, pk: str) -> HttpResponse:
 def record_outcome(request: HtmxHttpRequest, pk: str) -> HttpResponse:
     record = _record_or_404(request, pk)
     value = request.POST.get("outcome")
-    if value in ("true", "false"):
-        record = record_set_outcome(record=record, outcome=value == "true", user=request.user)
+    if value not in ("true", "false"):
+        return HttpResponseBadRequest("outcome must be true or false")
+    record = record_set_outcome(record=record, outcome=value == "true", user=request.user)
     context = _detail_context(request, record)
     if request.htmx:
         return render(request, "records/detail.html#detail", context)

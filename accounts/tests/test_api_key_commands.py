@@ -36,3 +36,12 @@ def test_admins_create_keys_in_the_admin_and_see_them_once(client, admin_user):
     html = response.content.decode()
     stored = ApiKey.objects.get(name="from-admin")
     assert f"rk_{stored.prefix}_" in html and "shown once" in html
+
+
+@pytest.mark.django_db
+def test_bad_api_key_command_input_is_a_clean_error():
+    with pytest.raises(CommandError, match="1 to 100 characters"):
+        call_command("create_api_key", "   ")
+    with pytest.raises(CommandError, match="no API key named"):
+        call_command("revoke_api_key", "nobody")
+    assert not ApiKey.objects.exists()

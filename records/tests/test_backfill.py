@@ -178,3 +178,41 @@ def test_the_import_pages_refuse_non_staff(client, api_user, db):
     assert client.get("/records/import/").status_code == 302
     client.force_login(api_user)
     assert client.get("/records/import/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("filename", "extra", "message"),
+    [
+        ("history.txt", {}, "Upload a .csv or .csv.gz file."),
+        ("history.csv", {"outcome_column": "creditability"}, "Give both the outcome column and its positive value"),
+        ("history.csv", {"model": "fraud"}, "Select a valid choice."),
+    ],
+)
+def test_a_bad_upload_is_refused_with_its_error_and_nothing_queued(
+    client, staff_user, demo_model, filename, extra, message
+):
+    client.force_login(staff_user)
+    upload = io.BytesIO(b"a,b\n1,2\n")
+    upload.name = filename
+    response = client.post("/records/import/", {"file": upload, "model": "credit", **extra})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not ImportJob.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "options", "message"),
+    [
+        (["/nonexistent.csv"], {"model": "credit"}, "file not found"),
+        ([], {"model": "credit", "outcome_column": "creditability"}, "go together"),
+        ([], {"model": "credit", "batch_size": 0}, "--batch-size"),
+        ([], {"model": "fraud"}, "does not exist"),
+        ([], {"model": "credit", "version": 9}, "credit@9"),
+        ([], {"model": "credit", "timestamp_column": "decided_at"}, "'decided_at' is not in the header"),
+    ],
+)
+def test_bad_backfill_arguments_are_one_line_errors(tmp_path, demo_model, rows, args, options, message):
+    source = _write(tmp_path / "loans.csv", rows.head(3))
+    with pytest.raises(CommandError, match=message):
+        call_command("backfill_records", *(args or [str(source)]), no_progress=True, **options)
+    assert Record.objects.count() == 0

@@ -79,3 +79,12 @@ def test_record_pages_refuse_users_without_access(client, api_user, make_records
 def test_an_unknown_record_is_a_404(client, staff_user, db):
     client.force_login(staff_user)
     assert client.get("/records/00000000-0000-0000-0000-000000000000/").status_code == 404
+
+
+@pytest.mark.parametrize("value", [None, "", "maybe"])
+def test_a_bad_outcome_value_is_a_400_and_changes_nothing(client, staff_user, make_records, value):
+    record = make_records(1)[0]
+    client.force_login(staff_user)
+    data = {} if value is None else {"outcome": value}
+    assert client.post(f"/records/{record.pk}/outcome/", data, HTTP_HX_REQUEST="true").status_code == 400
+    assert Record.objects.get(pk=record.pk).outcome is None
