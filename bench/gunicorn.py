@@ -13,6 +13,7 @@ import argparse
 import http.client
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -48,12 +49,28 @@ def _ready(port: int, started: float, timeout: float = 180) -> float:
     raise RuntimeError("gunicorn did not become ready")
 
 
+def production_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with production settings: DEBUG off, throwaway secrets, and plain HTTP on loopback
+    (in production TLS ends at the proxy, which sets X-Forwarded-Proto). Tokens minted by the
+    calling process stay valid: it shares that process's JWT signing key."""
+    from django.conf import settings
+
+    return {
+        **env,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "JWT_SIGNING_KEY": str(settings.SIMPLE_JWT["SIGNING_KEY"]),
+        "SECURE_SSL_REDIRECT": "0",
+    }
+
+
 def start_gunicorn(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """gunicorn with the project's gunicorn.conf.py, quiet; the caller terminates it."""
+    """gunicorn with the project's gunicorn.conf.py and production settings, quiet; the caller
+    terminates it."""
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py")],
         cwd=ROOT,
-        env=env,
+        env=production_env(env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

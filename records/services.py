@@ -20,6 +20,7 @@ from predictions.embedder import embed_rows
 from predictions.inference import inference_predict, inference_validate_many
 from predictions.selectors import LoadedModel
 from records.models import IdempotencyKey, Record
+from riskengine.logging import timed
 from riskengine.metrics import PREDICTIONS
 
 
@@ -75,18 +76,20 @@ def records_predict(
 
     Raises ``FeatureValidationError`` (with every bad item) before anything is stored.
     """
-    rows = inference_validate_many(model=model, items=items)
-    predictions = inference_predict(model=model, rows=rows)
-    embeddings = embed_rows(model=model, rows=rows)
-    records = record_create_many(
-        model=model,
-        rows=rows,
-        predictions=predictions,
-        embeddings=embeddings,
-        request_id=request_id,
-        created_by=created_by,
-        api_key=api_key,
-    )
+    with timed("score"):
+        rows = inference_validate_many(model=model, items=items)
+        predictions = inference_predict(model=model, rows=rows)
+    embeddings = embed_rows(model=model, rows=rows)  # Server-Timing "embed"
+    with timed("insert"):
+        records = record_create_many(
+            model=model,
+            rows=rows,
+            predictions=predictions,
+            embeddings=embeddings,
+            request_id=request_id,
+            created_by=created_by,
+            api_key=api_key,
+        )
     for record in records:
         PREDICTIONS.labels(record.model_id, record.risk_label).inc()
     return [ScoredRecord(record=r, prediction=p) for r, p in zip(records, predictions, strict=True)]

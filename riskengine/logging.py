@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -16,6 +19,16 @@ def record_timing(name: str, milliseconds: float) -> None:
     timings = timings_var.get()
     if timings is not None:
         timings[name] = timings.get(name, 0.0) + milliseconds
+
+
+@contextmanager
+def timed(name: str) -> Iterator[None]:
+    """Add the block's wall time to the request's Server-Timing entry ``name``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        record_timing(name, (time.perf_counter() - started) * 1000)
 
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}

@@ -158,6 +158,8 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # --- API ----------------------------------------------------------------------------------
 API_THROTTLE_RATE = env.string("API_THROTTLE_RATE", default="1200/min")
 API_ANON_THROTTLE_RATE = env.string("API_ANON_THROTTLE_RATE", default="60/min")
+# Seconds a process remembers an accepted API key (accounts.services.api_key_authenticate).
+API_KEY_CACHE_SECONDS = env.integer("API_KEY_CACHE_SECONDS", default=10, min_value=0, max_value=300)
 for _name, _rate in (("API_THROTTLE_RATE", API_THROTTLE_RATE), ("API_ANON_THROTTLE_RATE", API_ANON_THROTTLE_RATE)):
     _count, _, _period = _rate.partition("/")
     if not _count.isdigit() or _period not in {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}:
