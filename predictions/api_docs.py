@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
+from predictions.ml.features import feature_json_schema, schema_from_dicts
 from predictions.serializers import ErrorSerializer
 
 EXAMPLE_FEATURES = {
@@ -82,6 +87,7 @@ INVALID = error_response(
 )
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key",
+    type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
     location=OpenApiParameter.HEADER,
     required=False,
     description="Same key + same body from the same client within 24 h replays the first response (no new record).",
@@ -92,3 +98,75 @@ REQUEST_ID_HEADER = OpenApiParameter(
     required=False,
     description="Your request id (8-128 of A-Z a-z 0-9 . _ : -); otherwise one is generated. Echoed on every response.",
 )
+
+
+def _closed(properties: dict[str, Any], required: list[str], title: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": title,
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+def registry_request_schemas(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing: the request bodies that carry features (predict, batch,
+    nearest) with every registered version's exact feature schema, one alternative (``oneOf``) per
+    way of naming a model: ``model_id`` for each version, ``model`` for each production version.
+    Without a readable registry (no database yet) the generic bodies stay.
+    """
+    from predictions.selectors import model_version_list
+
+    try:
+        versions = list(model_version_list())
+    except DatabaseError:
+        return result
+    if not versions:
+        return result
+    schemas = result["components"]["schemas"]
+    nearest = schemas.get("NearestQueryRequest", {}).get("properties", {})
+    single: list[dict[str, Any]] = []
+    batch: list[dict[str, Any]] = []
+    similar: list[dict[str, Any]] = []
+    for version in versions:
+        features_name = f"Features_{version.name}_{version.version}"
+        schemas[features_name] = {
+            **feature_json_schema(schema_from_dicts(version.feature_schema)),
+            "description": f"The features of {version.model_id}.",
+        }
+        features = {"$ref": f"#/components/schemas/{features_name}"}
+        items = {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": settings.PREDICT_BATCH_MAX,
+            "items": _closed({"features": features}, ["features"], "item"),
+        }
+        ways = [("model_id", version.model_id)] + ([("model", version.name)] if version.is_production else [])
+        for key, value in ways:
+            selector = {key: {"type": "string", "enum": [value]}}
+            title = f"{key} {value}"
+            single.append(_closed({**selector, "features": features}, [key, "features"], title))
+            batch.append(_closed({**selector, "items": items}, [key, "items"], title))
+            if nearest:
+                k = nearest["k"]
+                similar.append(
+                    _closed({**selector, "features": features, "k": k}, [key, "features"], f"{title}, features")
+                )
+                vector = {**nearest["vector"], "not": {"items": {"enum": [0]}}}
+                similar.append(_closed({**selector, "vector": vector, "k": k}, [key, "vector"], f"{title}, vector"))
+    schemas["PredictRequestRequest"] = {
+        "description": "Name a model (its production version) or a model_id, and give its features.",
+        "oneOf": single,
+    }
+    schemas["BatchRequestRequest"] = {
+        "description": f"Name a model or a model_id, and 1 to {settings.PREDICT_BATCH_MAX} items of its features.",
+        "oneOf": batch,
+    }
+    schemas.pop("BatchItemRequest", None)
+    if similar:
+        schemas["NearestQueryRequest"] = {
+            "description": "Name a model or a model_id, and give its features (embedded, not stored) or a vector.",
+            "oneOf": similar,
+        }
+    return result

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from predictions.models import ModelVersion
+from riskengine.api.serializers import StrictSerializer
 
 
 class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
     model_id = serializers.CharField(read_only=True)
     created_by: serializers.SlugRelatedField[ModelVersion] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -73,7 +75,7 @@ def _validate_model_choice(attrs: dict) -> dict:
     return attrs
 
 
-class PredictRequestSerializer(serializers.Serializer[dict]):
+class PredictRequestSerializer(StrictSerializer):
     model = serializers.CharField(required=False, max_length=64, help_text="Registry name; its production version")
     model_id = serializers.CharField(required=False, max_length=96, help_text="A specific version: name@version")
     features = serializers.DictField(help_text="Feature name -> value, as in the model's feature_schema")
@@ -82,11 +84,11 @@ class PredictRequestSerializer(serializers.Serializer[dict]):
         return _validate_model_choice(attrs)
 
 
-class BatchItemSerializer(serializers.Serializer[dict]):
+class BatchItemSerializer(StrictSerializer):
     features = serializers.DictField()
 
 
-class BatchRequestSerializer(serializers.Serializer[dict]):
+class BatchRequestSerializer(StrictSerializer):
     model = serializers.CharField(required=False, max_length=64)
     model_id = serializers.CharField(required=False, max_length=96)
     items = BatchItemSerializer(many=True, allow_empty=False)
@@ -145,9 +147,11 @@ class ErrorSerializer(serializers.Serializer[dict]):
     request_id = serializers.CharField()
 
 
+@extend_schema_serializer(many=False)  # a wrapper object, not a list of them
 class MetadataResponseSerializer(serializers.Serializer[dict]):
     models = ModelMetadataSerializer(many=True)
 
 
+@extend_schema_serializer(many=False)  # a wrapper object, not a list of them
 class ModelListResponseSerializer(serializers.Serializer[dict]):
     results = ModelVersionSerializer(many=True)

@@ -2,10 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from predictions.ml.embedding import EMBEDDING_DIM
 from records.models import Record
 from records.selectors import DEFAULT_ORDERING, MAX_K, MAX_PAGE_SIZE, ORDERINGS, RecordFilters
+from riskengine.api.serializers import StrictSerializer
+
+# Largest magnitude of a query vector's component (embeddings are unit vectors).
+VECTOR_LIMIT = 1e6
 
 
 class RecordFilterSerializer(serializers.Serializer[dict]):
@@ -18,8 +25,8 @@ class RecordFilterSerializer(serializers.Serializer[dict]):
     score_max = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
-    has_outcome = serializers.BooleanField(required=False, allow_null=True, default=None)
-    outcome = serializers.BooleanField(required=False, allow_null=True, default=None)
+    has_outcome = serializers.BooleanField(required=False, default=None)
+    outcome = serializers.BooleanField(required=False, default=None)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         low, high = attrs.get("score_min"), attrs.get("score_max")
@@ -70,6 +77,7 @@ class RecordSummarySerializer(serializers.ModelSerializer[Record]):
         read_only_fields = fields
 
 
+@extend_schema_serializer(many=False)  # a wrapper object, not a list of them
 class RecordPageSerializer(serializers.Serializer[dict]):
     next = serializers.CharField(allow_null=True, help_text="URL of the next page, or null")
     previous = serializers.CharField(allow_null=True, help_text="URL of the previous page, or null")
@@ -126,15 +134,30 @@ class NearestResultSerializer(serializers.Serializer[dict]):
     results = NeighbourSerializer(many=True)
 
 
-class NearestQuerySerializer(serializers.Serializer[dict]):
+class NearestQuerySerializer(StrictSerializer):
     """Either ``{"model" or "model_id", "features"}`` (embedded on the fly, not stored) or ``{"model"
     or "model_id", "vector"}``."""
 
     model = serializers.CharField(required=False, max_length=64)
     model_id = serializers.CharField(required=False, max_length=96)
     features = serializers.DictField(required=False)
-    vector = serializers.ListField(child=serializers.FloatField(), required=False, min_length=384, max_length=384)
+    vector = serializers.ListField(
+        child=serializers.FloatField(min_value=-VECTOR_LIMIT, max_value=VECTOR_LIMIT),
+        required=False,
+        min_length=EMBEDDING_DIM,
+        max_length=EMBEDDING_DIM,
+        help_text="Any non-zero direction; it is normalised (cosine distance)",
+    )
     k = serializers.IntegerField(required=False, min_value=1, max_value=MAX_K, default=10)
+
+    def validate_vector(self, value: list[float]) -> np.ndarray:
+        """The unit vector in the direction of ``value`` (scaled first, so tiny components do not underflow)."""
+        vector = np.asarray(value, dtype=np.float64)
+        scale = float(np.abs(vector).max())
+        if scale == 0:
+            raise serializers.ValidationError("Must not be all zero: a zero vector has no direction.")
+        vector = vector / scale
+        return (vector / np.linalg.norm(vector)).astype(np.float32)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if bool(attrs.get("model")) == bool(attrs.get("model_id")):

@@ -16,7 +16,15 @@ from predictions import selectors as model_selectors
 from predictions.embedder import embed_rows
 from predictions.inference import inference_validate
 from records.models import Record
-from records.selectors import InvalidCursor, record_get, record_list, record_list_similar, record_page
+from records.selectors import (
+    MAX_K,
+    MAX_PAGE_SIZE,
+    InvalidCursor,
+    record_get,
+    record_list,
+    record_list_similar,
+    record_page,
+)
 from records.serializers import (
     NearestParamsSerializer,
     NearestQuerySerializer,
@@ -31,14 +39,23 @@ from records.serializers import (
 from records.services import record_set_outcome
 from riskengine.api.errors import ApiError
 
+_NAME = {"type": "string", "minLength": 1, "maxLength": 64}
+_SCORE = {"type": "number", "minimum": 0, "maximum": 1}
+_TIME = {"type": "string", "format": "date-time"}
 FILTER_PARAMETERS = [
-    OpenApiParameter("model", str, description="Model name"),
-    OpenApiParameter("model_id", str, description="Exact version, name@version"),
-    OpenApiParameter("risk_label", str, many=True, description="Repeat (or comma-separate) for several labels"),
-    OpenApiParameter("score_min", float, description="0 to 1, inclusive"),
-    OpenApiParameter("score_max", float, description="0 to 1, inclusive"),
-    OpenApiParameter("created_after", str, description="ISO 8601, inclusive"),
-    OpenApiParameter("created_before", str, description="ISO 8601, exclusive"),
+    OpenApiParameter("model", _NAME, description="Model name"),
+    OpenApiParameter(
+        "model_id", {"type": "string", "minLength": 1, "maxLength": 96}, description="Exact version, name@version"
+    ),
+    OpenApiParameter(
+        "risk_label",
+        {"type": "array", "items": {"type": "string", "maxLength": 32}},
+        description="Repeat (or comma-separate) for several labels",
+    ),
+    OpenApiParameter("score_min", _SCORE, description="Inclusive"),
+    OpenApiParameter("score_max", _SCORE, description="Inclusive; not below score_min (400)"),
+    OpenApiParameter("created_after", _TIME, description="ISO 8601, inclusive"),
+    OpenApiParameter("created_before", _TIME, description="ISO 8601, exclusive; later than created_after (400)"),
     OpenApiParameter("has_outcome", bool),
     OpenApiParameter("outcome", bool),
 ]
@@ -91,8 +108,14 @@ class RecordViewSet(viewsets.ViewSet):
         parameters=[
             *FILTER_PARAMETERS,
             OpenApiParameter("ordering", str, enum=["-timestamp", "timestamp", "-risk_score", "risk_score"]),
-            OpenApiParameter("page_size", int, description="1 to 200 (default 50)"),
-            OpenApiParameter("cursor", str, description="From a previous page's next/previous link"),
+            OpenApiParameter(
+                "page_size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}, description="Default 50"
+            ),
+            OpenApiParameter(
+                "cursor",
+                {"type": "string", "minLength": 1, "maxLength": 500},
+                description="From a previous page's next/previous link; any other value is a 400",
+            ),
         ],
         responses={
             200: RecordPageSerializer,
@@ -157,7 +180,10 @@ class RecordViewSet(viewsets.ViewSet):
         return Response(RecordDetailSerializer(self._get(request, pk)).data)
 
     @extend_schema(
-        parameters=[*FILTER_PARAMETERS, OpenApiParameter("k", int, description="1 to 100 (default 10)")],
+        parameters=[
+            *FILTER_PARAMETERS,
+            OpenApiParameter("k", {"type": "integer", "minimum": 1, "maximum": MAX_K}, description="Default 10"),
+        ],
         responses={
             200: NearestResultSerializer,
             400: BAD_PARAMETER,
@@ -210,10 +236,7 @@ class RecordViewSet(viewsets.ViewSet):
             row = inference_validate(model=model, features=data["features"])
             vector = embed_rows(model=model, rows=[row])[0]
         else:
-            vector = np.asarray(data["vector"], dtype=np.float32)
-            if not np.isfinite(vector).all() or np.linalg.norm(vector) == 0:
-                raise ApiError(status_code=400, code="invalid", message="The request has invalid fields.",
-                               fields={"vector": "Must be 384 finite numbers, not all zero."})  # fmt: skip
+            vector = data["vector"]  # a unit vector (NearestQuerySerializer.validate_vector)
         params = _params(NearestParamsSerializer, request)
         neighbours = record_list_similar(
             user=request.user, vector=vector, model_version_id=model.pk, k=data["k"], filters=params.to_filters()

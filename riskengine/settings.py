@@ -220,6 +220,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "riskengine.api.schema.document_error_responses",
+        "riskengine.api.schema.string_constraints",
+        "predictions.api_docs.registry_request_schemas",
+    ],
 }
 
 # Largest accepted request body; bigger bodies get a JSON 413 before they are read.

@@ -262,6 +262,39 @@ def validate_features(schema: Schema, features: Any) -> Validated:
     return result
 
 
+def feature_json_schema(schema: Schema) -> dict[str, Any]:
+    """The JSON Schema (OpenAPI 3.0 dialect) of a features object: exactly what validate_features accepts.
+
+    Numbers carry the accepted range (the training range widened by RANGE_SLACK_SPANS spans),
+    categories their levels; optional features may be null; no other keys are allowed.
+    """
+    properties: dict[str, Any] = {}
+    for spec in schema:
+        prop: dict[str, Any]
+        if spec.type == "category":
+            prop = {"type": "string", "enum": list(spec.choices)}
+        elif spec.type == "boolean":
+            prop = {"type": "boolean"}
+        else:
+            low, high = spec.allowed_range()
+            prop = {"type": spec.type, "minimum": low, "maximum": high}
+            if spec.type == "integer":
+                prop = {"type": "integer", "minimum": math.ceil(low), "maximum": math.floor(high)}
+        if spec.description:
+            prop["description"] = spec.description
+        if not spec.required:
+            prop["nullable"] = True
+            if "enum" in prop:
+                prop["enum"].append(None)  # OpenAPI 3.0: an enum must list null to allow it
+        properties[spec.name] = prop
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [spec.name for spec in schema if spec.required],
+        "additionalProperties": False,
+    }
+
+
 def coerce_text_features(schema: Schema, raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """Turn text values (CSV cells, form fields) into typed values before :func:`validate_features`.
 

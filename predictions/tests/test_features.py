@@ -11,6 +11,7 @@ from predictions.ml.features import (
     decode_row,
     encode,
     encode_frame,
+    feature_json_schema,
     infer_schema,
     validate_features,
 )
@@ -122,3 +123,40 @@ def test_encoding_round_trips_and_matches_the_vectorised_frame_encoder():
         {"income": [42000.5, None], "age": [30, 20], "region": ["south", None], "has_guarantor": ["no", "yes"]}
     )
     assert np.array_equal(encode_frame(frame, SCHEMA), encoded, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "features",
+    [
+        VALID,
+        {"age": 30, "has_guarantor": True},
+        {"income": None, "age": 30, "region": None, "has_guarantor": True},
+        {"income": 42000.5, "age": 30.5, "has_guarantor": False},
+        {"age": 30, "region": "centre", "has_guarantor": False},
+        {"age": 30, "has_guarantor": "yes"},
+        {"age": 30, "has_guarantor": None},
+        {"age": 30, "has_guarantor": True, "shoe_size": 44},
+        {"region": "south", "has_guarantor": True},
+        {"age": 10**9, "has_guarantor": True},
+        {"income": -1e15, "age": 30, "has_guarantor": True},
+        {"income": "42000", "age": 30, "has_guarantor": True},
+    ],
+)
+def test_the_json_schema_accepts_exactly_what_validation_accepts(features):
+    import jsonschema_rs
+
+    schema = feature_json_schema(SCHEMA)
+    # OpenAPI 3.0's "nullable" is JSON Schema's type union.
+    for prop in schema["properties"].values():
+        if prop.pop("nullable", False):
+            prop["type"] = [prop["type"], "null"]
+    valid = not validate_features(SCHEMA, features).errors
+    assert jsonschema_rs.is_valid(schema, features) == valid
+
+
+def test_the_json_schema_cases_include_both_outcomes():
+    import jsonschema_rs
+
+    schema = feature_json_schema(SCHEMA)
+    assert jsonschema_rs.is_valid(schema, VALID)
+    assert not jsonschema_rs.is_valid(schema, {**VALID, "region": "centre"})

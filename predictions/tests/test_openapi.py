@@ -23,3 +23,40 @@ def test_swagger_ui_is_served_without_a_cdn(client):
     assert response.status_code == 200
     html = response.content.decode()
     assert "swagger-ui" in html and "cdn" not in html.lower()
+
+
+@pytest.mark.django_db
+def test_every_operation_documents_its_error_codes(client):
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            codes = set(operation["responses"])
+            assert {"429", "503"} <= codes, (method, path)
+            assert "Retry-After" in operation["responses"]["429"]["headers"]
+            if operation.get("security") and {} not in operation["security"]:
+                assert "401" in codes, (method, path)
+            if "requestBody" in operation:
+                assert {"400", "413", "415"} <= codes and operation["requestBody"]["required"], (method, path)
+            if "{" in path:
+                assert "404" in codes, (method, path)
+
+
+def test_the_predict_bodies_carry_each_registered_versions_features(client, demo_model):
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    components = schema["components"]["schemas"]
+    features = components["Features_credit_1"]
+    spec = {item["name"]: item for item in demo_model.feature_schema}
+    assert set(features["properties"]) == set(spec) and features["additionalProperties"] is False
+    assert features["properties"]["purpose"]["enum"] == spec["purpose"]["choices"]
+    assert features["properties"]["age_in_years"]["type"] == "integer"
+    ways = {alternative["title"] for alternative in components["PredictRequestRequest"]["oneOf"]}
+    assert ways == {"model credit", "model_id credit@1"}
+    for name in ("BatchRequestRequest", "NearestQueryRequest"):
+        for alternative in components[name]["oneOf"]:
+            assert alternative["additionalProperties"] is False
+
+
+def test_the_generic_bodies_stay_when_the_registry_is_empty(client, db):
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    body = schema["components"]["schemas"]["PredictRequestRequest"]
+    assert "oneOf" not in body and "features" in body["properties"]

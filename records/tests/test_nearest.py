@@ -77,7 +77,9 @@ def test_nearest_by_features_is_not_stored_and_by_vector_works(staff_api, make_r
     ("body", "field"),
     [
         ({"model": "credit"}, "features"),
-        ({"model": "credit", "features": {}, "vector": [0.0] * 384}, "features"),
+        ({"model": "credit", "features": {}, "vector": [0.1] * 384}, "features"),
+        ({"model": "credit", "vector": [0.1] * 383 + [2e6]}, "vector[383]"),
+        ({"model": "credit", "vector": [0.1] * 384, "neighbours": 5}, "neighbours"),
         ({"model": "credit", "vector": [0.1] * 10}, "vector"),
         ({"model": "credit", "vector": [0.0] * 384}, "vector"),
         ({"model": "credit", "features": {"age_in_years": "x"}}, "features.age_in_years"),
@@ -89,6 +91,19 @@ def test_bad_nearest_queries_name_the_field(staff_api, demo_model, embedder, bod
     response = staff_api.post(f"{LIST}nearest/", body, format="json")
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"], response.json()
+
+
+def test_a_query_vector_is_only_a_direction(staff_api, make_records):
+    records = make_records(5)
+    vector = [float(x) for x in records[2].embedding]
+    for scale in (1e-30, 1.0, 1e5):
+        response = staff_api.post(
+            f"{LIST}nearest/", {"model_id": "credit@1", "vector": [x * scale for x in vector], "k": 1}, format="json"
+        )
+        assert response.status_code == 200, response.content
+        [nearest] = response.json()["results"]
+        assert nearest["id"] == str(records[2].pk)
+        assert nearest["distance"] == pytest.approx(0.0, abs=1e-5)
 
 
 def test_k_is_bounded(staff_api, make_records):
