@@ -5,6 +5,8 @@ Later fixtures (the registered demo model) build on these.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
@@ -17,6 +19,20 @@ def _make_user(username: str, *, is_staff: bool = False, is_superuser: bool = Fa
         username=username, password=PASSWORD, is_staff=is_staff, is_superuser=is_superuser
     )
     return user
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """A ``replica`` alias mirroring the test database, for the read-replica router's tests.
+
+    The router uses it only where a test also sets ``DATABASE_REPLICA_URL``
+    (riskengine/tests/test_replica_router.py); everywhere else it stays unused.
+    """
+    from django.conf import settings
+
+    default: dict[str, Any] = settings.DATABASES["default"]
+    test: dict[str, Any] = {**default.get("TEST", {}), "MIRROR": "default"}
+    settings.DATABASES.setdefault("replica", {**default, "TEST": test})
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 from pgvector.django import CosineDistance
@@ -110,7 +110,9 @@ def record_get(*, user: AbstractBaseUser | AnonymousUser, record_id: Any) -> Rec
         pk = uuid.UUID(str(record_id))
     except ValueError:
         return None
-    return record_visible_to(user=user).select_related("created_by", "outcome_set_by").filter(pk=pk).first()
+    # From the primary: a client may read the record its prediction has just written.
+    queryset = record_visible_to(user=user).using(DEFAULT_DB_ALIAS)
+    return queryset.select_related("created_by", "outcome_set_by").filter(pk=pk).first()
 
 
 # --- keyset pagination -----------------------------------------------------------------------
@@ -222,9 +224,10 @@ def record_list_similar(
         .only("id", "timestamp", "model_id", "risk_score", "risk_label", "outcome")
         .order_by("distance")[:k]
     )
-    with transaction.atomic(), connection.cursor() as cursor:
+    alias = queryset.db  # the read replica when one is configured (riskengine.db.router)
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         cursor.execute(f"SET LOCAL hnsw.ef_search = {int(max(ef_search, k))}")
         cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")
-        rows = list(queryset)
+        rows = list(queryset.using(alias))
     rows.sort(key=lambda r: r.distance)  # relaxed order: re-sort the k found
     return [Neighbour(record=r, distance=float(r.distance)) for r in rows]

@@ -9,7 +9,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _import_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    ours = {"DEBUG", "SECRET_KEY", "JWT_SIGNING_KEY", "DATABASE_URL", "LOG_FORMAT", "API_THROTTLE_RATE"}
+    ours = {
+        "DEBUG",
+        "SECRET_KEY",
+        "JWT_SIGNING_KEY",
+        "DATABASE_URL",
+        "DATABASE_REPLICA_URL",
+        "LOG_FORMAT",
+        "API_THROTTLE_RATE",
+    }
     environ = {k: v for k, v in os.environ.items() if k not in ours}
     environ.update(env)
     return subprocess.run(
@@ -53,6 +61,30 @@ def test_it_uses_database_url_as_is():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "django.db.backends.postgresql"]
+
+
+def test_it_adds_a_read_replica_alias_from_database_replica_url():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import riskengine.settings as s; r = s.DATABASES['replica']; print(r['HOST'], r['NAME'])",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "DEBUG": "1", "DATABASE_REPLICA_URL": "postgres://u:p@standby.internal:5432/risk"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["standby.internal", "risk"]
+
+
+def test_it_rejects_a_non_postgres_replica_url():
+    result = _import_settings(DEBUG="1", DATABASE_REPLICA_URL="mysql://u:p@standby/risk")
+    assert result.returncode != 0
+    assert "DATABASE_REPLICA_URL must point at PostgreSQL" in result.stderr
 
 
 def test_it_rejects_a_bad_log_format():
