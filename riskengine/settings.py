@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -101,14 +102,21 @@ ASGI_APPLICATION = "riskengine.asgi.application"
 # --- Database -------------------------------------------------------------------------------
 # DATABASE_URL set: used as is. Unset: the embedded PostgreSQL + pgvector under RISKENGINE_DATA_DIR.
 DATABASE_URL = env.string("DATABASE_URL", default="") if env.is_set("DATABASE_URL") else ""
-if DATABASE_URL:
+
+
+def _postgres(name: str, url: str) -> dict[str, Any]:
+    """The Django database settings for the PostgreSQL at ``url`` (read from variable ``name``)."""
     try:
-        _db = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+        parsed = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
-    if _db["ENGINE"] != "django.db.backends.postgresql":
-        raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (with the pgvector extension available).")
-    DATABASES = {"default": dict(_db)}
+        raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from exc
+    if parsed["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"{name} must point at PostgreSQL (with the pgvector extension available).")
+    return dict(parsed)
+
+
+if DATABASE_URL:
+    DATABASES = {"default": _postgres("DATABASE_URL", DATABASE_URL)}
 else:
     DATABASES = {
         "default": {
@@ -128,13 +136,7 @@ else:
 # records' list, chart and k-NN reads there; writes and everything else stay on the primary.
 DATABASE_REPLICA_URL = env.string("DATABASE_REPLICA_URL", default="")
 if DATABASE_REPLICA_URL:
-    try:
-        _replica = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=60, conn_health_checks=True)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"DATABASE_REPLICA_URL is not a valid database URL: {exc}") from exc
-    if _replica["ENGINE"] != "django.db.backends.postgresql":
-        raise ImproperlyConfigured("DATABASE_REPLICA_URL must point at PostgreSQL.")
-    DATABASES["replica"] = {**_replica, "TEST": {"MIRROR": "default"}}
+    DATABASES["replica"] = {**_postgres("DATABASE_REPLICA_URL", DATABASE_REPLICA_URL), "TEST": {"MIRROR": "default"}}
 DATABASE_ROUTERS = ["riskengine.db.router.ReadReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
