@@ -189,42 +189,26 @@ def _tree_shap_one_tree(
     """
     feat, thr, mgl, left, right, is_leaf, value, is_cat, bidx, raw_bits, known_bits, fmap = arrays
     max_frames = 2 * (max_depth + 3)
-    st_node = np.empty(max_frames, dtype=np.int64)
-    st_start = np.empty(max_frames, dtype=np.int64)
-    st_len = np.empty(max_frames, dtype=np.int64)
-    st_nx = np.empty(max_frames, dtype=np.int64)
-    st_nz = np.empty(max_frames, dtype=np.int64)
-    st_plen = np.empty(max_frames, dtype=np.int64)
-    st_pf = np.empty((max_frames, max_depth + 2), dtype=np.int64)
-    st_ps = np.empty((max_frames, max_depth + 2), dtype=np.int8)
+    # One row per stack frame: node, start and size of its group in ``buffer``, nx, nz, path length.
+    frames = np.empty((max_frames, 6), dtype=np.int64)
+    path_f = np.empty((max_frames, max_depth + 2), dtype=np.int64)
+    path_s = np.empty((max_frames, max_depth + 2), dtype=np.int8)
     buffer = np.empty(n_background * (max_frames + 1), dtype=np.int64)
     for b in range(n_background):
         buffer[b] = b
-    top = n_background
-    sp = 0
-    st_node[0] = root
-    st_start[0] = 0
-    st_len[0] = n_background
-    st_nx[0] = 0
-    st_nz[0] = 0
-    st_plen[0] = 0
+    _push(frames, path_f, path_s, 0, 0, root, 0, n_background, 0, 0, 0, -1, 0)
     sp = 1
     while sp > 0:
         sp -= 1
-        node = st_node[sp]
-        start = st_start[sp]
-        size = st_len[sp]
-        nx = st_nx[sp]
-        nz = st_nz[sp]
-        plen = st_plen[sp]
+        node, start, size, nx, nz, plen = frames[sp]
         top = start + size  # everything above belongs to finished frames
         if is_leaf[node]:
             if nx == 0 and nz == 0:
                 continue
             v = value[node] * size
             for k in range(plen):
-                f = st_pf[sp, k]
-                if st_ps[sp, k] == 1:
+                f = path_f[sp, k]
+                if path_s[sp, k] == 1:
                     phi[f] += v * weights[nx - 1, nz]
                 else:
                     phi[f] -= v * weights[nx, nz - 1]
@@ -233,11 +217,18 @@ def _tree_shap_one_tree(
         gx = _go_left(x[f], node, is_cat, thr, mgl, bidx, raw_bits, known_bits, fmap, f)
         side = 0
         for k in range(plen):
-            if st_pf[sp, k] == f:
-                side = st_ps[sp, k]
+            if path_f[sp, k] == f:
+                side = path_s[sp, k]
                 break
         same = left[node] if gx else right[node]
         other = right[node] if gx else left[node]
+        parent = sp
+        # children are pushed into slots above the parent, each copying the parent's path first
+        if side == 1:
+            # x's value decides for everyone
+            _push(frames, path_f, path_s, sp, parent, same, start, size, nx, nz, plen, -1, 0)
+            sp += 1
+            continue
         # partition the group: rows going x's way first, then the others
         a_start = top
         for i in range(start, start + size):
@@ -253,157 +244,26 @@ def _tree_shap_one_tree(
                 buffer[top] = b
                 top += 1
         n_disagree = top - d_start
-        parent = sp
-        # children are pushed into slots above the parent; copy the parent's path first
-        if side == 1:
-            # x's value decides for everyone
-            _push(
-                st_node,
-                st_start,
-                st_len,
-                st_nx,
-                st_nz,
-                st_plen,
-                st_pf,
-                st_ps,
-                sp,
-                parent,
-                same,
-                start,
-                size,
-                nx,
-                nz,
-                plen,
-                -1,
-                0,
-            )
-            sp += 1
-            top = start + size
-            continue
-        if side == 2:
-            # each background row follows its own value; the path state is unchanged
-            if n_agree:
-                _push(
-                    st_node,
-                    st_start,
-                    st_len,
-                    st_nx,
-                    st_nz,
-                    st_plen,
-                    st_pf,
-                    st_ps,
-                    sp,
-                    parent,
-                    same,
-                    a_start,
-                    n_agree,
-                    nx,
-                    nz,
-                    plen,
-                    -1,
-                    0,
-                )
-                sp += 1
-            if n_disagree:
-                _push(
-                    st_node,
-                    st_start,
-                    st_len,
-                    st_nx,
-                    st_nz,
-                    st_plen,
-                    st_pf,
-                    st_ps,
-                    sp,
-                    parent,
-                    other,
-                    d_start,
-                    n_disagree,
-                    nx,
-                    nz,
-                    plen,
-                    -1,
-                    0,
-                )
-                sp += 1
-            continue
         # segments pushed later lie higher in the buffer, so a popped frame may reuse all above its own
         if n_agree:
-            _push(
-                st_node,
-                st_start,
-                st_len,
-                st_nx,
-                st_nz,
-                st_plen,
-                st_pf,
-                st_ps,
-                sp,
-                parent,
-                same,
-                a_start,
-                n_agree,
-                nx,
-                nz,
-                plen,
-                -1,
-                0,
-            )
+            _push(frames, path_f, path_s, sp, parent, same, a_start, n_agree, nx, nz, plen, -1, 0)
             sp += 1
-        if n_disagree:
-            _push(
-                st_node,
-                st_start,
-                st_len,
-                st_nx,
-                st_nz,
-                st_plen,
-                st_pf,
-                st_ps,
-                sp,
-                parent,
-                other,
-                d_start,
-                n_disagree,
-                nx,
-                nz + 1,
-                plen,
-                f,
-                2,
-            )
+        if n_disagree and side == 2:
+            # each background row follows its own value; the path state is unchanged
+            _push(frames, path_f, path_s, sp, parent, other, d_start, n_disagree, nx, nz, plen, -1, 0)
             sp += 1
-            _push(
-                st_node,
-                st_start,
-                st_len,
-                st_nx,
-                st_nz,
-                st_plen,
-                st_pf,
-                st_ps,
-                sp,
-                parent,
-                same,
-                d_start,
-                n_disagree,
-                nx + 1,
-                nz,
-                plen,
-                f,
-                1,
-            )
+        elif n_disagree:
+            # a new disagreement: the background's side, then x's side
+            _push(frames, path_f, path_s, sp, parent, other, d_start, n_disagree, nx, nz + 1, plen, f, 2)
+            sp += 1
+            _push(frames, path_f, path_s, sp, parent, same, d_start, n_disagree, nx + 1, nz, plen, f, 1)
             sp += 1
 
 
 def _push(
-    st_node: Any,
-    st_start: Any,
-    st_len: Any,
-    st_nx: Any,
-    st_nz: Any,
-    st_plen: Any,
-    st_pf: Any,
-    st_ps: Any,
+    frames: Any,
+    path_f: Any,
+    path_s: Any,
     slot: int,
     parent: int,
     node: int,
@@ -417,19 +277,18 @@ def _push(
 ) -> None:
     if slot != parent:
         for k in range(plen):
-            st_pf[slot, k] = st_pf[parent, k]
-            st_ps[slot, k] = st_ps[parent, k]
-    st_node[slot] = node
-    st_start[slot] = start
-    st_len[slot] = size
-    st_nx[slot] = nx
-    st_nz[slot] = nz
+            path_f[slot, k] = path_f[parent, k]
+            path_s[slot, k] = path_s[parent, k]
+    frames[slot, 0] = node
+    frames[slot, 1] = start
+    frames[slot, 2] = size
+    frames[slot, 3] = nx
+    frames[slot, 4] = nz
     if f >= 0:
-        st_pf[slot, plen] = f
-        st_ps[slot, plen] = side
-        st_plen[slot] = plen + 1
-    else:
-        st_plen[slot] = plen
+        path_f[slot, plen] = f
+        path_s[slot, plen] = side
+        plen += 1
+    frames[slot, 5] = plen
 
 
 def _tree_shap(
