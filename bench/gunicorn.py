@@ -36,6 +36,18 @@ def _features() -> list[dict]:
     return [decode_row(schema, row) for row in encode_frame(frame, schema)]
 
 
+def setup_django() -> None:
+    """Django set up for a benchmark process (DEBUG on in-process), and the demo model bootstrapped."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "riskengine.settings")
+    os.environ.setdefault("DEBUG", "1")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("bootstrap", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+
+
 def _ready(port: int, started: float, timeout: float = 180) -> float:
     while time.perf_counter() - started < timeout:
         try:
@@ -124,16 +136,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--port", type=int, default=8790)
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "riskengine.settings")
-    os.environ.setdefault("DEBUG", "1")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
+    setup_django()
     from accounts.services import api_key_create
 
-    call_command("bootstrap", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
     _, key = api_key_create(name=f"bench-gunicorn-{uuid.uuid4().hex[:6]}")
     feats = _features()
     rows = []

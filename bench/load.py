@@ -50,22 +50,17 @@ def main() -> None:
     parser.add_argument("--outage-at", type=float, default=20)
     parser.add_argument("--outage-for", type=float, default=10)
     args = parser.parse_args()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "riskengine.settings")
-    os.environ.setdefault("DEBUG", "1")
-    import django
+    from bench.gunicorn import _features, _ready, setup_django, start_gunicorn
 
-    django.setup()
+    setup_django()
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from rest_framework_simplejwt.tokens import AccessToken
 
     from accounts.services import api_key_create
-    from bench.gunicorn import _features, _ready, start_gunicorn
     from records.models import Record
     from riskengine.embedded_pg import ensure_server, pgdata_path, stop_server
 
-    call_command("bootstrap", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
     api_key, key = api_key_create(name=f"bench-load-{uuid.uuid4().hex[:6]}")
     staff, _ = get_user_model().objects.get_or_create(username="bench-reader", defaults={"is_staff": True})
     reader_token = str(AccessToken.for_user(staff))

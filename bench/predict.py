@@ -50,16 +50,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         os.environ["EMBEDDING_THREADS"] = str(args.threads)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "riskengine.settings")
-    os.environ.setdefault("DEBUG", "1")
-    import django
+    from bench.gunicorn import _ready, setup_django, start_gunicorn
 
-    django.setup()
+    setup_django()
     from django.conf import settings
-    from django.core.management import call_command
 
     from accounts.services import api_key_create
-    from bench.gunicorn import _ready, start_gunicorn
     from predictions.embedder import embed_rows, embedder_get
     from predictions.inference import inference_predict, inference_validate
     from predictions.ml.features import decode_row, encode_frame
@@ -68,7 +64,6 @@ def main() -> None:
     from records.models import Record
     from records.services import record_create_many
 
-    call_command("bootstrap", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
     model = loaded_model_get(name="credit")
     embedder_get().encode(["warm up"])
     frame = read_training_csv(ROOT / "data" / "german_credit.csv").drop(columns=["creditability"])

@@ -85,9 +85,10 @@ INVALID = error_response(
         "features.purpose": "Unknown category 'yacht'; expected one of: ...",
     },
 )
+MAX_IDEMPOTENCY_KEY = 255  # IdempotencyKey.key's length
 IDEMPOTENCY_HEADER = OpenApiParameter(
     name="Idempotency-Key",
-    type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
+    type={"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY, "pattern": r"\S"},
     location=OpenApiParameter.HEADER,
     required=False,
     description="Same key + same body from the same client within 24 h replays the first response (no new record).",

@@ -67,30 +67,29 @@ class ModelSummarySerializer(serializers.Serializer[dict]):
     versions = ModelVersionSerializer(many=True)
 
 
-def _validate_model_choice(attrs: dict) -> dict:
-    if bool(attrs.get("model")) == bool(attrs.get("model_id")):
-        raise serializers.ValidationError(
-            {"model": "Give exactly one of 'model' (a name) or 'model_id' (name@version)."}
-        )
-    return attrs
+class ModelChoiceSerializer(StrictSerializer):
+    """A body that names a model (its production version) or a model_id: exactly one of the two."""
 
-
-class PredictRequestSerializer(StrictSerializer):
     model = serializers.CharField(required=False, max_length=64, help_text="Registry name; its production version")
     model_id = serializers.CharField(required=False, max_length=96, help_text="A specific version: name@version")
-    features = serializers.DictField(help_text="Feature name -> value, as in the model's feature_schema")
 
     def validate(self, attrs: dict) -> dict:
-        return _validate_model_choice(attrs)
+        if bool(attrs.get("model")) == bool(attrs.get("model_id")):
+            raise serializers.ValidationError(
+                {"model": "Give exactly one of 'model' (a name) or 'model_id' (name@version)."}
+            )
+        return attrs
+
+
+class PredictRequestSerializer(ModelChoiceSerializer):
+    features = serializers.DictField(help_text="Feature name -> value, as in the model's feature_schema")
 
 
 class BatchItemSerializer(StrictSerializer):
     features = serializers.DictField()
 
 
-class BatchRequestSerializer(StrictSerializer):
-    model = serializers.CharField(required=False, max_length=64)
-    model_id = serializers.CharField(required=False, max_length=96)
+class BatchRequestSerializer(ModelChoiceSerializer):
     items = BatchItemSerializer(many=True, allow_empty=False)
 
     def validate_items(self, items: list) -> list:
@@ -101,9 +100,6 @@ class BatchRequestSerializer(StrictSerializer):
                 f"At most {settings.PREDICT_BATCH_MAX} items per batch, got {len(items)}."
             )
         return items
-
-    def validate(self, attrs: dict) -> dict:
-        return _validate_model_choice(attrs)
 
 
 class DriverSerializer(serializers.Serializer[dict]):

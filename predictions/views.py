@@ -15,6 +15,7 @@ from predictions.serializers import (
     BatchPredictionSerializer,
     BatchRequestSerializer,
     MetadataResponseSerializer,
+    ModelChoiceSerializer,
     ModelListResponseSerializer,
     ModelMetadataSerializer,
     ModelSummarySerializer,
@@ -26,7 +27,7 @@ from records.services import IdempotencyConflict, ScoredRecord, idempotent_call,
 from riskengine.api.errors import ApiError
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_IDEMPOTENCY_KEY = 255
+MAX_IDEMPOTENCY_KEY = api_docs.MAX_IDEMPOTENCY_KEY
 
 
 class MetadataViewSet(viewsets.ViewSet):
@@ -154,10 +155,7 @@ class PredictViewSet(viewsets.ViewSet):
         ],
     )
     def create(self, request: Request) -> Response:
-        serializer = PredictRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        model = selectors.loaded_model_get(name=data.get("model"), model_id=data.get("model_id"))
+        data, model = model_request(PredictRequestSerializer, request)
         request_id = getattr(request._request, "request_id", "")
 
         def compute() -> tuple[int, dict[str, Any]]:
@@ -203,10 +201,7 @@ class PredictViewSet(viewsets.ViewSet):
     )
     @action(detail=False, methods=["post"], url_path="batch")
     def batch(self, request: Request) -> Response:
-        serializer = BatchRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        model = selectors.loaded_model_get(name=data.get("model"), model_id=data.get("model_id"))
+        data, model = model_request(BatchRequestSerializer, request)
         request_id = getattr(request._request, "request_id", "")
 
         def compute() -> tuple[int, dict[str, Any]]:
@@ -215,6 +210,16 @@ class PredictViewSet(viewsets.ViewSet):
             return 201, {"model_id": model.model_id, "request_id": request_id, "results": results}
 
         return self._run(request, "predict_batch", compute)
+
+
+def model_request(
+    serializer_class: type[ModelChoiceSerializer], request: Request
+) -> tuple[dict[str, Any], selectors.LoadedModel]:
+    """The validated body and the loaded model it names (ModelNotFound, a 404, for an unknown one)."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    return data, selectors.loaded_model_get(name=data.get("model"), model_id=data.get("model_id"))
 
 
 def _predict(request: Request, model: Any, items: list[Any], request_id: str) -> list[ScoredRecord]:

@@ -141,9 +141,9 @@ def predict_page(request: HtmxHttpRequest) -> HttpResponse:
                     "similar": similar_rows(neighbours, bands),
                 }
     context.update(_form_context(model, values, errors))
-    if request.htmx:
-        return render(request, "predictions/predict.html#workspace", context)
-    return render(request, "predictions/predict.html", context)
+    return render(
+        request, "predictions/predict.html#workspace" if request.htmx else "predictions/predict.html", context
+    )
 
 
 def _versions_context(request: HtmxHttpRequest) -> dict[str, Any]:
@@ -163,9 +163,7 @@ def _versions_context(request: HtmxHttpRequest) -> dict[str, Any]:
 @staff_required
 def models_page(request: HtmxHttpRequest) -> HttpResponse:
     context = _versions_context(request)
-    if request.htmx:
-        return render(request, "predictions/models.html#versions", context)
-    return render(request, "predictions/models.html", context)
+    return render(request, "predictions/models.html#versions" if request.htmx else "predictions/models.html", context)
 
 
 def _admin_only(request: HtmxHttpRequest) -> HttpResponse | None:

@@ -83,9 +83,9 @@ def import_detail(request: HtmxHttpRequest, pk: str) -> HttpResponse:
     if job is None:
         raise Http404("No such import")
     context = {"job": job, "running": job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)}
-    if request.htmx:
-        return render(request, "records/import_detail.html#progress", context)
-    return render(request, "records/import_detail.html", context)
+    return render(
+        request, "records/import_detail.html#progress" if request.htmx else "records/import_detail.html", context
+    )
 
 
 @staff_required

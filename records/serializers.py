@@ -7,9 +7,9 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from predictions.ml.embedding import EMBEDDING_DIM
+from predictions.serializers import ModelChoiceSerializer
 from records.models import Record
 from records.selectors import DEFAULT_ORDERING, MAX_K, MAX_PAGE_SIZE, ORDERINGS, RecordFilters
-from riskengine.api.serializers import StrictSerializer
 
 # Largest magnitude of a query vector's component (embeddings are unit vectors).
 VECTOR_LIMIT = 1e6
@@ -134,12 +134,10 @@ class NearestResultSerializer(serializers.Serializer[dict]):
     results = NeighbourSerializer(many=True)
 
 
-class NearestQuerySerializer(StrictSerializer):
+class NearestQuerySerializer(ModelChoiceSerializer):
     """Either ``{"model" or "model_id", "features"}`` (embedded on the fly, not stored) or ``{"model"
     or "model_id", "vector"}``."""
 
-    model = serializers.CharField(required=False, max_length=64)
-    model_id = serializers.CharField(required=False, max_length=96)
     features = serializers.DictField(required=False)
     vector = serializers.ListField(
         child=serializers.FloatField(min_value=-VECTOR_LIMIT, max_value=VECTOR_LIMIT),
@@ -160,8 +158,7 @@ class NearestQuerySerializer(StrictSerializer):
         return (vector / np.linalg.norm(vector)).astype(np.float32)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if bool(attrs.get("model")) == bool(attrs.get("model_id")):
-            raise serializers.ValidationError({"model": "Give exactly one of 'model' or 'model_id'."})
+        attrs = super().validate(attrs)
         if ("features" in attrs) == ("vector" in attrs):
             raise serializers.ValidationError({"features": "Give exactly one of 'features' or 'vector'."})
         return attrs

@@ -12,9 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from predictions import api_docs
-from predictions import selectors as model_selectors
 from predictions.embedder import embed_rows
 from predictions.inference import inference_validate
+from predictions.views import model_request
 from records.models import Record
 from records.selectors import (
     MAX_K,
@@ -228,10 +228,7 @@ class RecordViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["post"], url_path="nearest")
     def nearest_search(self, request: Request) -> Response:
         """Records similar to a feature dict (embedded on the fly, not stored) or to a 384-d vector."""
-        query = NearestQuerySerializer(data=request.data)
-        query.is_valid(raise_exception=True)
-        data = query.validated_data
-        model = model_selectors.loaded_model_get(name=data.get("model"), model_id=data.get("model_id"))
+        data, model = model_request(NearestQuerySerializer, request)
         if "features" in data:
             row = inference_validate(model=model, features=data["features"])
             vector = embed_rows(model=model, rows=[row])[0]

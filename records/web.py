@@ -119,9 +119,7 @@ def _pairs(query: QueryDict, *skip: str) -> list[tuple[str, str]]:
 @staff_required
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     context = _dashboard_context(request)
-    if request.htmx:
-        return render(request, "records/dashboard.html#results", context)
-    return render(request, "records/dashboard.html", context)
+    return render(request, "records/dashboard.html#results" if request.htmx else "records/dashboard.html", context)
 
 
 def _record_or_404(request: HtmxHttpRequest, pk: str) -> Any:
@@ -160,9 +158,7 @@ def _detail_context(request: HtmxHttpRequest, record: Any) -> dict[str, Any]:
 def record_detail(request: HtmxHttpRequest, pk: str) -> HttpResponse:
     """The record's page; for htmx, the content of the detail modal."""
     context = _detail_context(request, _record_or_404(request, pk))
-    if request.htmx:
-        return render(request, "records/detail.html#detail", context)
-    return render(request, "records/detail.html", context)
+    return render(request, "records/detail.html#detail" if request.htmx else "records/detail.html", context)
 
 
 @staff_required
@@ -188,6 +184,4 @@ def record_outcome(request: HtmxHttpRequest, pk: str) -> HttpResponse:
         return HttpResponseBadRequest("outcome must be true or false")
     record = record_set_outcome(record=record, outcome=value == "true", user=request.user)
     context = _detail_context(request, record)
-    if request.htmx:
-        return render(request, "records/detail.html#detail", context)
-    return render(request, "records/detail.html", context)
+    return render(request, "records/detail.html#detail" if request.htmx else "records/detail.html", context)
