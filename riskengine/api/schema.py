@@ -16,11 +16,8 @@ _RETRY_AFTER = {
 }
 
 
-def _response(description: str, *, retry_after: bool = False) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": _ERROR}}}
-    if retry_after:
-        response["headers"] = dict(_RETRY_AFTER)
-    return response
+def _response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
 
 
 def _requires_authentication(operation: dict[str, Any]) -> bool:
@@ -79,10 +76,10 @@ def document_error_responses(result: dict[str, Any], generator: Any, request: An
                 operation["requestBody"]["required"] = True  # every API body is required JSON
                 codes["413"] = _response("Body over MAX_BODY_BYTES")
                 codes["415"] = _response("Body is not application/json")
-            codes["429"] = _response("Too many requests", retry_after=True)
-            codes["503"] = _response("The database is unreachable; retry later", retry_after=True)
+            codes["429"] = _response("Too many requests")
+            codes["503"] = _response("The database is unreachable; retry later")
             for code, response in codes.items():
                 responses.setdefault(code, response)
-            for code in ("429", "503"):
+            for code in ("429", "503"):  # the views' own 429s included
                 responses[code].setdefault("headers", dict(_RETRY_AFTER))
     return result

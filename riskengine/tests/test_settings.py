@@ -103,3 +103,10 @@ def test_it_rejects_a_malformed_throttle_rate():
     result = _import_settings(DEBUG="1", API_THROTTLE_RATE="lots")
     assert result.returncode != 0
     assert "API_THROTTLE_RATE='lots' must look like 600/min" in result.stderr
+
+
+def test_it_rejects_a_bad_api_key_cache_ttl():
+    for raw, message in (("ten", "is not an integer"), ("-1", "below the minimum 0"), ("301", "above the maximum 300")):
+        result = _import_settings(DEBUG="1", API_KEY_CACHE_SECONDS=raw)
+        assert result.returncode != 0
+        assert "API_KEY_CACHE_SECONDS" in result.stderr and message in result.stderr
