@@ -35,6 +35,14 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
     settings.DATABASES.setdefault("replica", {**default, "TEST": test})
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_rate_limit_leases():
+    """Each test starts with no leased admissions (the counters they came from were rolled back)."""
+    from accounts.throttling import leases
+
+    leases.clear()
+
+
 @pytest.fixture
 def staff_user(db) -> AbstractUser:
     return _make_user("staff", is_staff=True)

@@ -1,14 +1,24 @@
 """Rate limits per user or API key, shared by all worker processes through PostgreSQL.
 
-One atomic ``INSERT ... ON CONFLICT ... RETURNING`` per request counts the request in a fixed
-window. DRF's cache throttles keep a list of timestamps with a read and a separate write, which on
-the database cache costs five statements a request and lets concurrent workers overwrite each
-other's counts; this costs one statement and cannot undercount.
+Each client has one counter row per fixed window, moved by one atomic ``INSERT ... ON CONFLICT
+... RETURNING`` (DRF's cache throttles read and write separately, which on the database cache costs
+five statements and lets concurrent workers overwrite each other's counts).
+
+A worker does not write that row for every request: it *leases* a few admissions at a time (up to
+1 % of the limit, at most ``LEASE_MAX``) by adding them to the shared count, and spends them
+locally. The shared count is therefore never below what the workers admitted, so a limit holds
+across every worker and thread; the price is that admissions leased by one worker and not spent
+there are not available to the others, so a client spread over W workers can be refused up to
+(W - 1) x 1 % of its limit early, never late. Small limits (under 200 a window) lease one
+admission at a time and are exact. A window whose shared count has reached the limit is refused
+without asking the database again until it ends.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -16,28 +26,90 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 _UPSERT = """
-INSERT INTO accounts_throttlecounter (key, window_start, count) VALUES (%s, %s, 1)
+INSERT INTO accounts_throttlecounter (key, window_start, count) VALUES (%s, %s, %s)
 ON CONFLICT (key) DO UPDATE SET
     count = CASE WHEN accounts_throttlecounter.window_start = EXCLUDED.window_start
-                 THEN accounts_throttlecounter.count + 1 ELSE 1 END,
+                 THEN accounts_throttlecounter.count + EXCLUDED.count ELSE EXCLUDED.count END,
     window_start = EXCLUDED.window_start
 RETURNING count
 """
 
-
 _READ = "SELECT count FROM accounts_throttlecounter WHERE key = %s AND window_start = %s"
 
+LEASE_FRACTION = 100  # a worker leases at most 1 % of a limit at a time ...
+LEASE_MAX = 50  # ... and never more than this many admissions
+_PRUNE_AT = 10_000  # leases kept per process before the ended ones are dropped
 
-def count_in_window(key: str, duration: int, *, increment: bool = True) -> int:
-    """Count (and by default add one to) ``key`` in the current fixed window of ``duration`` seconds."""
-    window = int(time.time() // duration)
+
+def _count(key: str, window: int, add: int) -> int:
     with connection.cursor() as cursor:
-        if increment:
-            cursor.execute(_UPSERT, [key, window])
+        if add:
+            cursor.execute(_UPSERT, [key, window, add])
         else:
             cursor.execute(_READ, [key, window])
         row = cursor.fetchone()
     return int(row[0]) if row else 0
+
+
+def count_in_window(key: str, duration: int, *, add: int = 1) -> int:
+    """The shared count of ``key`` in the current fixed window of ``duration`` seconds, after adding
+    ``add`` to it (0 only reads)."""
+    return _count(key, int(time.time() // duration), add)
+
+
+def lease_size(limit: int) -> int:
+    return max(1, min(LEASE_MAX, limit // LEASE_FRACTION))
+
+
+@dataclass
+class _Lease:
+    window: int
+    ends_at: float
+    spare: int = 0  # admissions leased and not yet spent
+    exhausted: bool = False  # the shared count has reached the limit in this window
+
+
+class LeaseBook:
+    """One process's leased admissions, per rate-limit key (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._leases: dict[str, _Lease] = {}
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._leases.clear()
+
+    def admit(self, key: str, *, limit: int, duration: int) -> bool:
+        """Whether one more request of ``key`` fits in ``limit`` per ``duration`` seconds, counted
+        in the shared table across every worker."""
+        now = time.time()
+        window = int(now // duration)
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is not None and lease.window == window:
+                if lease.spare:
+                    lease.spare -= 1
+                    return True
+                if lease.exhausted:
+                    return False
+        size = lease_size(limit)
+        before = _count(key, window, size) - size  # the row's count before our addition
+        granted = max(0, min(size, limit - before))
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None or lease.window != window:
+                if len(self._leases) >= _PRUNE_AT:
+                    self._leases = {k: v for k, v in self._leases.items() if v.ends_at > now}
+                lease = self._leases[key] = _Lease(window=window, ends_at=(window + 1) * duration)
+            lease.exhausted = lease.exhausted or granted < size
+            if not granted:
+                return False
+            lease.spare += granted - 1
+            return True
+
+
+leases = LeaseBook()
 
 
 class _DatabaseRateThrottle(BaseThrottle):
@@ -59,10 +131,9 @@ class _DatabaseRateThrottle(BaseThrottle):
         key = self.get_ident_key(request)
         if key is None:
             return True
-        now = time.time()
-        count = count_in_window(f"{self.scope}:{key}", self.duration)
-        if count <= self.num_requests:
+        if leases.admit(f"{self.scope}:{key}", limit=self.num_requests, duration=self.duration):
             return True
+        now = time.time()
         self._wait = (int(now // self.duration) + 1) * self.duration - now
         return False
 

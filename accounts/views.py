@@ -25,7 +25,7 @@ class ThrottledLoginView(auth_views.LoginView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         key = f"login:{_client_key(request)}"
         limit = settings.LOGIN_ATTEMPTS_PER_15_MIN
-        if count_in_window(key, WINDOW_SECONDS, increment=False) >= limit:
+        if count_in_window(key, WINDOW_SECONDS, add=0) >= limit:
             form = self.get_form()
             form.add_error(None, "Too many failed attempts. Try again in 15 minutes.")
             response = self.render_to_response(self.get_context_data(form=form), status=429)

@@ -36,9 +36,18 @@ def _features() -> list[dict]:
     return [decode_row(schema, row) for row in encode_frame(frame, schema)]
 
 
-def setup_django() -> None:
-    """Django set up for a benchmark process (DEBUG on in-process), and the demo model bootstrapped."""
+def setup_django(*, production: bool = False) -> None:
+    """Django set up for a benchmark process, and the demo model bootstrapped. DEBUG is on unless
+    ``production``: then the process runs the settings its gunicorn workers run (``production_env``),
+    for parts timed in-process that are compared with requests."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "riskengine.settings")
+    if production:
+        os.environ.update(
+            DEBUG="0",
+            SECRET_KEY=secrets.token_urlsafe(50),
+            JWT_SIGNING_KEY=secrets.token_urlsafe(50),
+            SECURE_SSL_REDIRECT="0",
+        )
     os.environ.setdefault("DEBUG", "1")
     import django
 

@@ -52,7 +52,7 @@ def main() -> None:
         os.environ["EMBEDDING_THREADS"] = str(args.threads)
     from bench.gunicorn import _ready, setup_django, start_gunicorn
 
-    setup_django()
+    setup_django(production=True)
     from django.conf import settings
 
     from accounts.services import api_key_create
@@ -82,14 +82,22 @@ def main() -> None:
     def embed_part(i: int) -> Any:
         return embed_rows(model=model, rows=[validated[i]])
 
+    api_key, key = api_key_create(name=bench_id)
+
     def insert_part(i: int, prediction: Any, vector: Any) -> Any:
-        # Each insert stores its own row and vector, as the requests do: the HNSW insert of a new
-        # vector costs more than re-inserting one already in the graph.
+        # As a request stores it: its own row and vector (the HNSW insert of a new vector costs
+        # more than re-inserting one already in the graph), its request id, and the client's user
+        # and API key (each a foreign key that PostgreSQL checks).
         return record_create_many(
-            model=model, rows=[validated[i]], predictions=prediction, embeddings=vector, request_id=bench_id
+            model=model,
+            rows=[validated[i]],
+            predictions=prediction,
+            embeddings=vector,
+            request_id=uuid.uuid4().hex,
+            created_by=api_key.user,
+            api_key=api_key,
         )
 
-    _, key = api_key_create(name=bench_id)
     env = dict(os.environ, GUNICORN_WORKERS="1", GUNICORN_BIND=f"127.0.0.1:{args.port}")
     env["API_THROTTLE_RATE"] = "100000/min"
     server = start_gunicorn(env)
@@ -152,7 +160,6 @@ def main() -> None:
     }
     predictions = [inference_predict(model=model, rows=[v]) for v in validated]
     isolated["insert (1 record)"] = _time(lambda i: insert_part(i, predictions[i], vectors[i]), n)
-    Record.objects.filter(request_id=bench_id).delete()
     Record.objects.filter(api_key__name=bench_id).delete()
 
     print(f"embedding backend {settings.EMBEDDING_BACKEND}, threads {settings.EMBEDDING_THREADS}; {n} requests each")

@@ -55,12 +55,13 @@ def test_it_uses_the_embedded_server_without_database_url():
     assert result.stdout.split() == ["True", "riskengine.db"]
 
 
-def test_it_uses_database_url_as_is():
+def test_it_uses_database_url_through_the_project_backend():
     result = _import_settings(
         DEBUG="0", SECRET_KEY="x" * 50, JWT_SIGNING_KEY="y" * 50, DATABASE_URL="postgres://u:p@db.internal:5433/risk"
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "django.db.backends.postgresql"]
+    # riskengine.db: Django's PostgreSQL backend with the cheaper health check, no embedded server.
+    assert result.stdout.split() == ["False", "riskengine.db"]
 
 
 def test_it_adds_a_read_replica_alias_from_database_replica_url():
