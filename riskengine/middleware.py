@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -41,18 +42,24 @@ class RequestIdMiddleware:
                 [f"app;dur={elapsed_ms:.2f}", *(f"{name};dur={value:.2f}" for name, value in timings.items())]
             )
             user = getattr(request, "user", None)
-            access_logger.info(
-                "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round(elapsed_ms, 2),
-                    "user": getattr(user, "username", None) if user is not None and user.is_authenticated else None,
-                },
+            # Logged once the server has sent the response (Django closes it then): the line's
+            # formatting and write, about 0.1 ms, stay off the client's wait.
+            response._resource_closers.append(
+                partial(
+                    access_logger.info,
+                    "%s %s %s",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    extra={
+                        "request_id": request_id,
+                        "method": request.method,
+                        "path": request.path,
+                        "status": response.status_code,
+                        "duration_ms": round(elapsed_ms, 2),
+                        "user": getattr(user, "username", None) if user is not None and user.is_authenticated else None,
+                    },
+                )
             )
             return response
         finally:

@@ -18,3 +18,13 @@ def test_json_lines_carry_the_request_id_and_extras():
     assert payload["request_id"] == "req-123"
     assert payload["status"] == 201
     assert payload["level"] == "info"
+
+
+def test_each_response_is_logged_once_sent_with_its_request_id(client, caplog):
+    with caplog.at_level(logging.INFO, logger="riskengine.access"):
+        response = client.get("/healthz", HTTP_X_REQUEST_ID="trace-0001:abc")
+    assert response.status_code == 200
+    [record] = [r for r in caplog.records if r.name == "riskengine.access"]
+    assert record.getMessage() == "GET /healthz 200"
+    assert (record.request_id, record.status, record.user) == ("trace-0001:abc", 200, None)
+    assert JsonFormatter().format(record).count('"request_id": "trace-0001:abc"') == 1
