@@ -185,6 +185,7 @@ def main() -> None:
         print(f"    {label:18s} {worker[name]:7.2f} ms")
     work = worker["score"] + worker["embed"] + worker["insert"]
     print(f"    whole minus these parts: {p50 - work:.2f} ms (HTTP, gunicorn, middleware, DRF, auth, throttle)")
+    print(f"    whole / these parts {p50 / work:.2f} (the same requests' own parts: no cross-process noise)")
     print("  parts each in a loop of its own, after the run (warm caches):")
     isolated_total = 0.0
     for name, samples in isolated.items():

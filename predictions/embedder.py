@@ -38,6 +38,7 @@ def embedder_get() -> Embedder:
                     model_path=Path(settings.EMBEDDING_MODEL) if settings.EMBEDDING_MODEL else None,
                     cache_dir=Path(settings.EMBEDDING_CACHE_DIR),
                     threads=settings.EMBEDDING_THREADS,
+                    spin=settings.EMBEDDING_SPIN,
                 )
             except EmbedderError as exc:
                 raise ImproperlyConfigured(f"Embedding model could not be loaded: {exc}") from exc

@@ -44,7 +44,7 @@ class RequestIdMiddleware:
             user = getattr(request, "user", None)
             # Logged once the server has sent the response (Django closes it then): the line's
             # formatting and write, about 0.1 ms, stay off the client's wait.
-            response._resource_closers.append(
+            response._resource_closers.append(  # type: ignore[attr-defined]  # run by HttpResponse.close()
                 partial(
                     access_logger.info,
                     "%s %s %s",

@@ -47,3 +47,18 @@ def test_a_missing_model_is_a_clear_start_up_error(settings, monkeypatch, tmp_pa
     settings.EMBEDDING_MODEL = str(tmp_path / "nowhere")
     with pytest.raises(ImproperlyConfigured, match=r"Embedding model could not be loaded: .*missing config\.json"):
         embedder_module.embedder_get()
+
+
+def test_onnx_runtime_threads_sleep_between_runs_unless_spin_is_set(embedder, settings):
+    from pathlib import Path
+
+    def allow_spinning(embedder) -> str:
+        options = embedder._get_session().get_session_options()
+        return options.get_session_config_entry("session.intra_op.allow_spinning")
+
+    assert settings.EMBEDDING_SPIN is False and allow_spinning(embedder) == "0"
+    spinning = load_embedder(
+        backend="onnx", model_path=None, cache_dir=Path(settings.EMBEDDING_CACHE_DIR), threads=2, spin=True
+    )
+    assert allow_spinning(spinning) == "1"
+    np.testing.assert_array_equal(spinning.encode(["1500; 12; car; yes"]), embedder.encode(["1500; 12; car; yes"]))
