@@ -49,16 +49,17 @@ def test_a_missing_model_is_a_clear_start_up_error(settings, monkeypatch, tmp_pa
         embedder_module.embedder_get()
 
 
-def test_onnx_runtime_threads_sleep_between_runs_unless_spin_is_set(embedder, settings):
+def test_onnx_runtime_threads_spin_only_while_a_run_lasts_unless_spin_is_off(embedder, settings):
     from pathlib import Path
 
-    def allow_spinning(embedder) -> str:
-        options = embedder._get_session().get_session_options()
-        return options.get_session_config_entry("session.intra_op.allow_spinning")
+    def config(embedder, key: str) -> str:
+        return embedder._get_session().get_session_options().get_session_config_entry(key)
 
-    assert settings.EMBEDDING_SPIN is False and allow_spinning(embedder) == "0"
-    spinning = load_embedder(
-        backend="onnx", model_path=None, cache_dir=Path(settings.EMBEDDING_CACHE_DIR), threads=2, spin=True
+    assert settings.EMBEDDING_SPIN is True
+    assert config(embedder, "session.intra_op.allow_spinning") == "1"
+    assert config(embedder, "session.force_spinning_stop") == "1"
+    quiet = load_embedder(
+        backend="onnx", model_path=None, cache_dir=Path(settings.EMBEDDING_CACHE_DIR), threads=2, spin=False
     )
-    assert allow_spinning(spinning) == "1"
-    np.testing.assert_array_equal(spinning.encode(["1500; 12; car; yes"]), embedder.encode(["1500; 12; car; yes"]))
+    assert config(quiet, "session.intra_op.allow_spinning") == "0"
+    np.testing.assert_array_equal(quiet.encode(["1500; 12; car; yes"]), embedder.encode(["1500; 12; car; yes"]))
