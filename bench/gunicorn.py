@@ -36,18 +36,24 @@ def _features() -> list[dict]:
     return [decode_row(schema, row) for row in encode_frame(frame, schema)]
 
 
+def _production_settings(*, jwt_signing_key: str) -> dict[str, str]:
+    """DEBUG off, a throwaway secret key, and plain HTTP on loopback (in production TLS ends at the
+    proxy, which sets X-Forwarded-Proto)."""
+    return {
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "JWT_SIGNING_KEY": jwt_signing_key,
+        "SECURE_SSL_REDIRECT": "0",
+    }
+
+
 def setup_django(*, production: bool = False) -> None:
     """Django set up for a benchmark process, and the demo model bootstrapped. DEBUG is on unless
     ``production``: then the process runs the settings its gunicorn workers run (``production_env``),
     for parts timed in-process that are compared with requests."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "riskengine.settings")
     if production:
-        os.environ.update(
-            DEBUG="0",
-            SECRET_KEY=secrets.token_urlsafe(50),
-            JWT_SIGNING_KEY=secrets.token_urlsafe(50),
-            SECURE_SSL_REDIRECT="0",
-        )
+        os.environ.update(_production_settings(jwt_signing_key=secrets.token_urlsafe(50)))
     os.environ.setdefault("DEBUG", "1")
     import django
 
@@ -71,18 +77,11 @@ def _ready(port: int, started: float, timeout: float = 180) -> float:
 
 
 def production_env(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with production settings: DEBUG off, throwaway secrets, and plain HTTP on loopback
-    (in production TLS ends at the proxy, which sets X-Forwarded-Proto). Tokens minted by the
-    calling process stay valid: it shares that process's JWT signing key."""
+    """``env`` with production settings (``_production_settings``). Tokens minted by the calling
+    process stay valid: it shares that process's JWT signing key."""
     from django.conf import settings
 
-    return {
-        **env,
-        "DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "JWT_SIGNING_KEY": str(settings.SIMPLE_JWT["SIGNING_KEY"]),
-        "SECURE_SSL_REDIRECT": "0",
-    }
+    return {**env, **_production_settings(jwt_signing_key=str(settings.SIMPLE_JWT["SIGNING_KEY"]))}
 
 
 def start_gunicorn(env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -12,6 +12,7 @@ from functools import partial
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from accounts.services import user_or_none
 from riskengine.api.errors import error_body
 from riskengine.logging import request_id_var, timings_var
 
@@ -57,7 +58,7 @@ class RequestIdMiddleware:
                         "path": request.path,
                         "status": response.status_code,
                         "duration_ms": round(elapsed_ms, 2),
-                        "user": getattr(user, "username", None) if user is not None and user.is_authenticated else None,
+                        "user": getattr(user_or_none(user), "username", None),
                     },
                 )
             )

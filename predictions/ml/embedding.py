@@ -134,7 +134,7 @@ class OnnxEmbedder:
             # operators (a text runs about 100), 1.5-3 ms off a text here. They stop when the run
             # returns (force_spinning_stop): spinning on after it took a core from PostgreSQL and
             # the other requests. Under full load spinning still costs CPU: EMBEDDING_SPIN=0 gives
-            # about a fifth more throughput and a slower lone request (docs/performance.md).
+            # 9-23 % more throughput at full load and a slower lone request (docs/performance.md).
             options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
             options.add_session_config_entry("session.force_spinning_stop", "1")
             self._session = ort.InferenceSession(self._model_bytes, options, providers=["CPUExecutionProvider"])
