@@ -18,6 +18,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=riskengine.settings \
     RISKENGINE_DATA_DIR=/data \
+    RISKENGINE_ENV_FILE=none \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     GUNICORN_BIND=0.0.0.0:8000
@@ -28,8 +29,10 @@ RUN groupadd --system --gid 10001 app \
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=app:app . .
-# collectstatic needs settings but no database; the embedding model is exported to ONNX here, once.
-RUN DEBUG=0 SECRET_KEY=build-only-not-secret JWT_SIGNING_KEY=build-only-not-secret \
+# collectstatic needs settings (throwaway keys) but no database; the embedding model is exported
+# to ONNX here, once.
+RUN DEBUG=0 SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    JWT_SIGNING_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     DATABASE_URL=postgres://build:build@localhost:5432/build \
     python manage.py collectstatic --noinput \
     && python -c "from pathlib import Path; from predictions.ml.embedding import load_embedder; load_embedder(backend='onnx', model_path=None, cache_dir=Path('/data/embedding'), threads=1)" \

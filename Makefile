@@ -42,13 +42,18 @@ $(DEV_STAMP): requirements-dev.txt $(RUNTIME_STAMP)
 install: $(RUNTIME_STAMP)
 install-dev: $(DEV_STAMP)
 
+# The local settings file: debug on, random keys; written once, never overwritten. It lets every
+# README command run in a new shell (real environment variables still win).
+.env:
+	$(PYTHON) -m riskengine.local_env .env
+
 # A background-task worker (CSV imports) runs beside the web server and stops with it.
-run: install
+run: install .env
 	$(PY) manage.py bootstrap
 	$(PY) manage.py db_worker --interval 1 & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)
 
-serve: install
+serve: install .env
 	$(PY) manage.py bootstrap
 	$(PY) manage.py db_worker --interval 1 & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	PORT=$(PORT) $(VENV)/bin/gunicorn --config gunicorn.conf.py

@@ -16,6 +16,7 @@ without asking the database again until it ends.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from typing import Any
 from django.db import connection
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+
+from riskengine.net import client_address
 
 _UPSERT = """
 INSERT INTO accounts_throttlecounter (key, window_start, count) VALUES (%s, %s, %s)
@@ -41,7 +44,13 @@ LEASE_MAX = 50  # ... and never more than this many admissions
 _PRUNE_AT = 10_000  # leases kept per process before the ended ones are dropped
 
 
-def _count(key: str, window: int, add: int) -> int:
+def counter_key(scope: str, identity: str) -> str:
+    """A fixed-length key for any identity (a long address or username cannot overflow the column)."""
+    return f"{scope}:{hashlib.sha256(identity.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def count_at(key: str, window: int, add: int) -> int:
+    """The shared count of ``key`` in fixed window number ``window``, after adding ``add`` (0 only reads)."""
     with connection.cursor() as cursor:
         if add:
             cursor.execute(_UPSERT, [key, window, add])
@@ -54,7 +63,7 @@ def _count(key: str, window: int, add: int) -> int:
 def count_in_window(key: str, duration: int, *, add: int = 1) -> int:
     """The shared count of ``key`` in the current fixed window of ``duration`` seconds, after adding
     ``add`` to it (0 only reads)."""
-    return _count(key, int(time.time() // duration), add)
+    return count_at(key, int(time.time() // duration), add)
 
 
 def lease_size(limit: int) -> int:
@@ -94,7 +103,7 @@ class LeaseBook:
                 if lease.exhausted:
                     return False
         size = lease_size(limit)
-        before = _count(key, window, size) - size  # the row's count before our addition
+        before = count_at(key, window, size) - size  # the row's count before our addition
         granted = max(0, min(size, limit - before))
         with self._lock:
             lease = self._leases.get(key)
@@ -128,10 +137,10 @@ class _DatabaseRateThrottle(BaseThrottle):
         raise NotImplementedError
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        key = self.get_ident_key(request)
-        if key is None:
+        ident = self.get_ident_key(request)
+        if ident is None:
             return True
-        if leases.admit(f"{self.scope}:{key}", limit=self.num_requests, duration=self.duration):
+        if leases.admit(counter_key(self.scope, ident), limit=self.num_requests, duration=self.duration):
             return True
         now = time.time()
         self._wait = (int(now // self.duration) + 1) * self.duration - now
@@ -153,11 +162,11 @@ class UserRateThrottle(_DatabaseRateThrottle):
 
 
 class AnonRateThrottle(_DatabaseRateThrottle):
-    """Anonymous clients, by address."""
+    """Anonymous clients, by address (X-Forwarded-For only through TRUSTED_PROXIES)."""
 
     scope = "anon"
 
     def get_ident_key(self, request: Request) -> str | None:
         if request.user and request.user.is_authenticated:
             return None
-        return self.get_ident(request)
+        return client_address(request)

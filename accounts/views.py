@@ -1,37 +1,49 @@
-"""Login with a limit on failed attempts per client address and username (shared by all workers)."""
+"""Logins (web and admin) limited per username and address, open to staff only."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
+from django import forms
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 
-from accounts.throttling import count_in_window
+from accounts.login_limits import LoginThrottled, login_attempt_begin, login_attempt_succeeded
+from riskengine.net import client_address
 
-WINDOW_SECONDS = 15 * 60
 
+class StaffAuthenticationForm(AuthenticationForm):
+    """The web pages are for staff: any other account is told so here, instead of being sent back and
+    forth between the pages and this form."""
 
-def _client_key(request: HttpRequest) -> str:
-    address = request.META.get("REMOTE_ADDR", "")
-    username = str(request.POST.get("username", ""))[:150].lower()
-    return f"{address}|{username}"
+    def confirm_login_allowed(self, user: AbstractBaseUser) -> None:
+        super().confirm_login_allowed(user)
+        if not getattr(user, "is_staff", False):
+            raise forms.ValidationError(
+                "This account has no access to the web pages (they are for staff). API clients use /api/token/.",
+                code="not_staff",
+            )
 
 
 class ThrottledLoginView(auth_views.LoginView):
     """After LOGIN_ATTEMPTS_PER_15_MIN failures, further attempts get a 429 until the window ends."""
 
+    authentication_form = StaffAuthenticationForm
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        key = f"login:{_client_key(request)}"
-        limit = settings.LOGIN_ATTEMPTS_PER_15_MIN
-        if count_in_window(key, WINDOW_SECONDS, add=0) >= limit:
-            form = self.get_form()
-            form.add_error(None, "Too many failed attempts. Try again in 15 minutes.")
+        username = request.POST.get("username", "")
+        try:
+            attempt = login_attempt_begin(username=str(username), address=client_address(request))
+        except LoginThrottled as exc:
+            form = self.get_form_class()(request, initial={"username": username})  # unbound: no password check
+            form.cleaned_data = {}
+            form.add_error(None, str(exc))
             response = self.render_to_response(self.get_context_data(form=form), status=429)
-            response["Retry-After"] = str(WINDOW_SECONDS)
+            response["Retry-After"] = str(exc.retry_after)
             return response
         response = super().post(request, *args, **kwargs)
-        if response.status_code != 302:  # a failed attempt
-            count_in_window(key, WINDOW_SECONDS)
+        if response.status_code == 302:  # logged in
+            login_attempt_succeeded(attempt=attempt)
         return response

@@ -8,6 +8,7 @@ worker within that time, with no restart and no cross-process signalling.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -65,9 +66,13 @@ def model_version_list_production() -> QuerySet[ModelVersion]:
     return model_version_list().filter(status=ModelVersion.Status.PRODUCTION)
 
 
+# ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and Arabic-Indic digits (which it reads).
+_VERSION = re.compile(r"[0-9]{1,9}")
+
+
 def parse_model_id(model_id: str) -> tuple[str, int]:
     name, sep, version = model_id.partition("@")
-    if not sep or not name or not version.isdigit():
+    if not sep or not name or not _VERSION.fullmatch(version):
         raise ModelNotFound(f"model_id {model_id[:100]!r} is not of the form name@version")
     return name, int(version)
 

@@ -10,6 +10,7 @@ from predictions.ml.embedding import EMBEDDING_DIM
 from predictions.serializers import ModelChoiceSerializer
 from records.models import Record
 from records.selectors import DEFAULT_ORDERING, MAX_K, MAX_PAGE_SIZE, ORDERINGS, RecordFilters
+from riskengine.api.serializers import BoundedDateTimeField
 
 # Largest magnitude of a query vector's component (embeddings are unit vectors).
 VECTOR_LIMIT = 1e6
@@ -23,8 +24,8 @@ class RecordFilterSerializer(serializers.Serializer[dict]):
     risk_label = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
     score_min = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
     score_max = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
-    created_after = serializers.DateTimeField(required=False)
-    created_before = serializers.DateTimeField(required=False)
+    created_after = BoundedDateTimeField(required=False)
+    created_before = BoundedDateTimeField(required=False)
     has_outcome = serializers.BooleanField(required=False, default=None)
     outcome = serializers.BooleanField(required=False, default=None)
 
@@ -166,4 +167,4 @@ class NearestQuerySerializer(ModelChoiceSerializer):
 
 class OutcomeSerializer(serializers.Serializer[dict]):
     outcome = serializers.BooleanField()
-    observed_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    observed_at = BoundedDateTimeField(required=False, allow_null=True, default=None)

@@ -38,10 +38,11 @@ from records.serializers import (
 )
 from records.services import record_set_outcome
 from riskengine.api.errors import ApiError
+from riskengine.api.serializers import DATE_TIME_SCHEMA
 
 _NAME = {"type": "string", "minLength": 1, "maxLength": 64}
 _SCORE = {"type": "number", "minimum": 0, "maximum": 1}
-_TIME = {"type": "string", "format": "date-time"}
+_TIME = DATE_TIME_SCHEMA
 FILTER_PARAMETERS = [
     OpenApiParameter("model", _NAME, description="Model name"),
     OpenApiParameter(

@@ -2,15 +2,25 @@
 
 Every reader fails loudly (``ImproperlyConfigured``) on a value it cannot parse,
 so a typo in a deployment never silently falls back to a default.
+
+Local runs also read a ``.env`` file in the project root (``make run`` writes one once, with debug
+on and random keys), so a ``manage.py`` command pasted into a new shell gets the same settings as
+the server. Real environment variables always win over the file. ``RISKENGINE_ENV_FILE`` names
+another file, or ``none`` for no file at all.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
+from dotenv import dotenv_values
+
+ENV_FILE_VARIABLE = "RISKENGINE_ENV_FILE"
+DEFAULT_ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -75,4 +85,19 @@ class Env:
         return value
 
 
-env = Env()
+def environment_with_file(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (default: the process environment) over the values of the ``.env`` file."""
+    environ = os.environ if environ is None else environ
+    name = environ.get(ENV_FILE_VARIABLE, "").strip()
+    if name.lower() == "none":
+        return dict(environ)
+    path = Path(name).expanduser() if name else DEFAULT_ENV_FILE
+    if name and not path.is_file():
+        raise ImproperlyConfigured(f"{ENV_FILE_VARIABLE}={name!r} is not a file.")
+    from_file = (
+        {key: value for key, value in dotenv_values(path).items() if value is not None} if path.is_file() else {}
+    )
+    return {**from_file, **environ}
+
+
+env = Env(environment_with_file())

@@ -10,18 +10,35 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from riskengine.env import env
+from riskengine.net import parse_networks, parse_trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env.boolean("DEBUG", default=False)
 
 _DEV_SECRET_KEY = "django-insecure-dev-only-key-do-not-use-in-production"  # noqa: S105
+# Values documented as examples (.env.example, the docs): never real keys.
+PLACEHOLDER_SECRETS = frozenset(
+    {_DEV_SECRET_KEY, "change-me", "change-me-jwt", "change-me-too", "build-only-not-secret"}
+)
+MIN_SECRET_LENGTH = 32
+
+
+def _production_secret(name: str, value: str) -> str:
+    """A key fit for production: set, not a documented placeholder, at least MIN_SECRET_LENGTH long."""
+    if not value:
+        raise ImproperlyConfigured(f"{name} is required when DEBUG is off.")
+    if value in PLACEHOLDER_SECRETS:
+        raise ImproperlyConfigured(f"{name} is a documented placeholder; generate a real one when DEBUG is off.")
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ImproperlyConfigured(f"{name} must be at least {MIN_SECRET_LENGTH} characters when DEBUG is off.")
+    return value
+
+
 if DEBUG:
     SECRET_KEY = env.string("SECRET_KEY", default=_DEV_SECRET_KEY)
 else:
-    SECRET_KEY = env.string("SECRET_KEY", default="")
-    if not SECRET_KEY:
-        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off.")
+    SECRET_KEY = _production_secret("SECRET_KEY", env.string("SECRET_KEY", default=""))
 
 ALLOWED_HOSTS = env.strings("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.strings("CSRF_TRUSTED_ORIGINS", default=[])
@@ -188,7 +205,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["riskengine.api.parsers.StrictJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.UserRateThrottle", "accounts.throttling.AnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE, "anon": API_ANON_THROTTLE_RATE},
     "EXCEPTION_HANDLER": "riskengine.api.errors.exception_handler",
@@ -207,9 +224,12 @@ CACHES = {
     }
 }
 
-JWT_SIGNING_KEY = env.string("JWT_SIGNING_KEY", default=SECRET_KEY if DEBUG else "")
-if not JWT_SIGNING_KEY:
-    raise ImproperlyConfigured("JWT_SIGNING_KEY is required when DEBUG is off (use a key other than SECRET_KEY).")
+if DEBUG:
+    JWT_SIGNING_KEY = env.string("JWT_SIGNING_KEY", default=SECRET_KEY)
+else:
+    JWT_SIGNING_KEY = _production_secret("JWT_SIGNING_KEY", env.string("JWT_SIGNING_KEY", default=""))
+    if JWT_SIGNING_KEY == SECRET_KEY:
+        raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from SECRET_KEY when DEBUG is off.")
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.integer("JWT_ACCESS_MINUTES", default=5, min_value=1, max_value=60)),
     "REFRESH_TOKEN_LIFETIME": timedelta(hours=env.integer("JWT_REFRESH_HOURS", default=24, min_value=1, max_value=720)),
@@ -246,8 +266,10 @@ SPECTACULAR_SETTINGS = {
 # Largest accepted request body; bigger bodies get a JSON 413 before they are read.
 MAX_BODY_BYTES = env.integer("MAX_BODY_BYTES", default=4 * 1024 * 1024, min_value=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
-# Largest CSV accepted by the import page (the upload is stored compressed in the database).
+# Largest CSV accepted by the import page (the upload is stored compressed in the database), and the
+# most a (gzip) upload may expand to while it is read; past it the import fails, keeping what it stored.
 IMPORT_MAX_BYTES = env.integer("IMPORT_MAX_BYTES", default=200 * 1024 * 1024, min_value=1024)
+IMPORT_MAX_EXPANDED_BYTES = env.integer("IMPORT_MAX_EXPANDED_BYTES", default=2 * 1024**3, min_value=1024)
 PREDICT_BATCH_MAX = env.integer("PREDICT_BATCH_MAX", default=1000, min_value=1, max_value=100_000)
 IDEMPOTENCY_TTL_HOURS = env.integer("IDEMPOTENCY_TTL_HOURS", default=24, min_value=1)
 
@@ -278,8 +300,21 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-# Failed logins allowed per client address and username in 15 minutes before the login page says 429.
+# Failed logins allowed per client address and username in 15 minutes (web, admin and /api/token/)
+# before the next attempt gets a 429. One username from all addresses together, and one address for
+# all usernames together, may fail LOGIN_CEILING_FACTOR times as often: a lock-out from one address
+# does not lock the user out everywhere, and spraying many usernames from one address still stops.
 LOGIN_ATTEMPTS_PER_15_MIN = env.integer("LOGIN_ATTEMPTS_PER_15_MIN", default=10, min_value=1)
+LOGIN_CEILING_FACTOR = 10
+# Proxies in front of the service whose X-Forwarded-For is believed: empty (none; the client is the
+# socket's peer), a count (1: one reverse proxy), or comma-separated CIDR ranges.
+TRUSTED_PROXIES = parse_trusted_proxies(env.string("TRUSTED_PROXIES", default=""))
+# /metrics answers a scraper with `Authorization: Bearer <METRICS_TOKEN>` or from one of
+# METRICS_ALLOWED_IPS (addresses or CIDR ranges); anyone else gets a 404.
+METRICS_TOKEN = env.string("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = parse_networks("METRICS_ALLOWED_IPS", env.strings("METRICS_ALLOWED_IPS", default=[]))
+if METRICS_TOKEN and len(METRICS_TOKEN) < MIN_SECRET_LENGTH:
+    raise ImproperlyConfigured(f"METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters.")
 
 # Content Security Policy (django-csp): scripts and styles only from this site. Inline style
 # *attributes* (bar widths) are allowed; inline <script> and <style> elements are not.

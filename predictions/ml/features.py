@@ -24,8 +24,29 @@ RANGE_SLACK_SPANS = 10.0
 MAX_CATEGORY_LEVELS = 100
 MAX_CATEGORY_LENGTH = 200
 
-_TRUE_WORDS = {"true", "yes", "1", "y", "t"}
-_FALSE_WORDS = {"false", "no", "0", "n", "f"}
+# The text a boolean feature accepts besides JSON true/false (after trimming and case-folding): what
+# training data and spreadsheets write for it.
+TRUE_WORDS = ("true", "yes", "1", "y", "t")
+FALSE_WORDS = ("false", "no", "0", "n", "f")
+
+
+def parse_boolean(value: Any) -> bool | None:
+    """``value`` as a boolean (JSON true/false, or one of the words above), or None if it is neither."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = value.strip().casefold()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    return None
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A value for an error message: never formatted as a float (a 400-digit integer would overflow)."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class SchemaError(ValueError):
@@ -50,6 +71,11 @@ class FeatureSpec:
             data.pop("max")
         else:
             data.pop("choices")
+        if self.type == "boolean":
+            data.pop("min")
+            data.pop("max")
+            data["true_values"] = list(TRUE_WORDS)
+            data["false_values"] = list(FALSE_WORDS)
         return data
 
     @classmethod
@@ -97,9 +123,9 @@ def _as_boolean_column(series: pd.Series) -> pd.Series | None:
         return None
     if pd.api.types.is_bool_dtype(values):
         return series.map(lambda v: None if pd.isna(v) else bool(v))
-    words = {str(v).strip().lower() for v in values.unique()}
+    words = {str(v).strip().casefold() for v in values.unique()}
     if len(words) == 2 and words in ({"true", "false"}, {"yes", "no"}):
-        return series.map(lambda v: None if pd.isna(v) else str(v).strip().lower() in _TRUE_WORDS)
+        return series.map(lambda v: None if pd.isna(v) else parse_boolean(str(v)))
     return None
 
 
@@ -200,8 +226,8 @@ def _check_number(spec: FeatureSpec, value: Any) -> tuple[Any, str | None]:
         return None, f"Expected {kind}, got {_describe(value)}."
     if isinstance(value, float) and not math.isfinite(value):
         return None, "Must be a finite number (NaN and Infinity are not allowed)."
-    if abs(value) > ABSOLUTE_LIMIT:
-        return None, f"Value {value:g} is absurdly large (the limit is ±{ABSOLUTE_LIMIT:g})."
+    if abs(value) > ABSOLUTE_LIMIT:  # before any formatting as a float: an int may have 400 digits
+        return None, f"Value {_shown(value)} is absurdly large (the limit is ±{ABSOLUTE_LIMIT:g})."
     if spec.type == "integer" and isinstance(value, float):
         if not value.is_integer():
             return None, f"Expected an integer, got {value!r}."
@@ -220,9 +246,11 @@ def _check_value(spec: FeatureSpec, value: Any) -> tuple[Any, str | None]:
     if spec.type in ("number", "integer"):
         return _check_number(spec, value)
     if spec.type == "boolean":
-        if not isinstance(value, bool):
-            return None, f"Expected true or false, got {_describe(value)}."
-        return value, None
+        parsed = parse_boolean(value)
+        if parsed is None:
+            shown = _shown(value) if isinstance(value, str) else _describe(value)
+            return None, f"Expected true or false (or one of: {', '.join(TRUE_WORDS + FALSE_WORDS)}), got {shown}."
+        return parsed, None
     # category
     if not isinstance(value, str):
         return None, f"Expected one of the categories (a string), got {_describe(value)}."
@@ -262,6 +290,14 @@ def validate_features(schema: Schema, features: Any) -> Validated:
     return result
 
 
+def _case_insensitive(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+# JSON Schema patterns have no case-insensitive flag: each letter is a class of its two cases.
+BOOLEAN_WORD_PATTERN = r"^\s*(" + "|".join(_case_insensitive(w) for w in TRUE_WORDS + FALSE_WORDS) + r")\s*$"
+
+
 def feature_json_schema(schema: Schema) -> dict[str, Any]:
     """The JSON Schema (OpenAPI 3.0 dialect) of a features object: exactly what validate_features accepts.
 
@@ -274,7 +310,7 @@ def feature_json_schema(schema: Schema) -> dict[str, Any]:
         if spec.type == "category":
             prop = {"type": "string", "enum": list(spec.choices)}
         elif spec.type == "boolean":
-            prop = {"type": "boolean"}
+            prop = {"oneOf": [{"type": "boolean"}, {"type": "string", "pattern": BOOLEAN_WORD_PATTERN}]}
         else:
             low, high = spec.allowed_range()
             prop = {"type": spec.type, "minimum": low, "maximum": high}
@@ -318,18 +354,17 @@ def coerce_text_features(schema: Schema, raw: Mapping[str, Any]) -> tuple[dict[s
             try:
                 number = float(text)
             except ValueError:
-                label = text if len(text) <= 40 else text[:37] + "..."
-                errors[spec.name] = f"Expected {'an integer' if spec.type == 'integer' else 'a number'}, got {label!r}."
+                errors[spec.name] = (
+                    f"Expected {'an integer' if spec.type == 'integer' else 'a number'}, got {_shown(text)}."
+                )
                 continue
             typed[spec.name] = int(number) if spec.type == "integer" and number.is_integer() else number
         elif spec.type == "boolean":
-            word = text.lower()
-            if word in _TRUE_WORDS:
-                typed[spec.name] = True
-            elif word in _FALSE_WORDS:
-                typed[spec.name] = False
+            parsed = parse_boolean(text)
+            if parsed is None:
+                errors[spec.name] = f"Expected true or false, got {_shown(text)}."
             else:
-                errors[spec.name] = f"Expected true or false, got {text[:40]!r}."
+                typed[spec.name] = parsed
         else:
             typed[spec.name] = value
     return typed, errors

@@ -72,7 +72,7 @@ INVALID_CASES = [
     ("string for integer", {**VALID, "age": "thirty"}, "age", "Expected an integer"),
     ("unknown category", {**VALID, "region": "central"}, "region", "Unknown category 'central'"),
     ("number for category", {**VALID, "region": 3}, "region", "got a number"),
-    ("string for boolean", {**VALID, "has_guarantor": "yes"}, "has_guarantor", "Expected true or false"),
+    ("unknown word for boolean", {**VALID, "has_guarantor": "maybe"}, "has_guarantor", "Expected true or false"),
     ("number for boolean", {**VALID, "has_guarantor": 1}, "has_guarantor", "Expected true or false"),
     ("object for category", {**VALID, "region": {"a": 1}}, "region", "got an object"),
 ]
@@ -160,3 +160,32 @@ def test_the_json_schema_cases_include_both_outcomes():
     schema = feature_json_schema(SCHEMA)
     assert jsonschema_rs.is_valid(schema, VALID)
     assert not jsonschema_rs.is_valid(schema, {**VALID, "region": "centre"})
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "YES", " No ", "true", "False", "1", "0"])
+def test_it_accepts_the_words_a_boolean_was_trained_from(word):
+    """A boolean inferred from yes/no data accepts yes/no (and true/false, 1/0) in any case, as the CSV did."""
+    frame = pd.DataFrame({"foreign_worker": ["yes", "no", "yes"]})
+    [spec] = infer_schema(frame)
+    assert spec.type == "boolean"
+    result = validate_features([spec], {"foreign_worker": word})
+    assert result.ok, result.errors
+    assert result.values == {"foreign_worker": word.strip().lower() in ("yes", "true", "1")}
+
+
+def test_the_boolean_json_schema_matches_the_accepted_words():
+    import re
+
+    prop = feature_json_schema([FeatureSpec(name="b", type="boolean")])["properties"]["b"]
+    pattern = re.compile(prop["oneOf"][1]["pattern"])
+    for word in ["yes", "No", " TRUE ", "0", "t"]:
+        assert pattern.match(word) and validate_features([FeatureSpec(name="b", type="boolean")], {"b": word}).ok
+    for word in ["maybe", "yess", ""]:
+        assert not pattern.match(word)
+        assert not validate_features([FeatureSpec(name="b", type="boolean")], {"b": word}).ok
+
+
+def test_it_reports_a_huge_integer_without_overflowing():
+    result = validate_features(SCHEMA, {**VALID, "age": int("9" * 400)})
+    assert "absurdly large" in result.errors["age"]
+    assert "..." in result.errors["age"]  # the value is shortened, not formatted as a float

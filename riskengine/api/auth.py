@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+from django.core.exceptions import ObjectDoesNotExist
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 
+from accounts.login_limits import LoginThrottled, login_attempt_begin, login_attempt_succeeded
 from predictions import api_docs
+from riskengine.api.errors import ApiError
+from riskengine.net import client_address
+
+
+def _limited(request: Request, username: str, scope: str, post: Any) -> Response:
+    """Run ``post`` as one counted login attempt (a 429 with Retry-After past the limits)."""
+    try:
+        attempt = login_attempt_begin(username=username, address=client_address(request), scope=scope)
+    except LoginThrottled as exc:
+        raise ApiError(status_code=429, code="throttled", message=str(exc), retry_after=exc.retry_after) from None
+    response: Response = post()
+    if response.status_code == 200:
+        login_attempt_succeeded(attempt=attempt)
+    return response
+
+
+class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
+    """A refresh token whose user has been deleted is refused like one of a deactivated user."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        try:
+            return super().validate(attrs)
+        except ObjectDoesNotExist:
+            raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from None
+
 
 _BAD_CREDENTIALS = api_docs.error_response(
     401,
@@ -34,14 +67,19 @@ _INVALID = api_docs.error_response(
     )
 )
 class TokenObtainView(jwt_views.TokenObtainPairView):
-    pass
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = request.data
+        username = data.get("username") if isinstance(data, dict) else None
+        if not isinstance(username, str):  # the serializer answers with a 400 naming the field
+            return super().post(request, *args, **kwargs)
+        return _limited(request, username, "token", lambda: super(TokenObtainView, self).post(request, *args, **kwargs))
 
 
 @extend_schema_view(
     post=extend_schema(
         summary="Rotate a refresh token (the old one is blacklisted)",
         responses={
-            200: jwt_views.TokenRefreshView.serializer_class,
+            200: TokenRefreshSerializer,
             400: _INVALID,
             401: _BAD_CREDENTIALS,
             429: api_docs.THROTTLED,
@@ -49,7 +87,12 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     )
 )
 class TokenRefreshView(jwt_views.TokenRefreshView):
-    pass
+    """Failed refreshes are limited per client address, like failed logins."""
+
+    serializer_class = TokenRefreshSerializer
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return _limited(request, "", "refresh", lambda: super(TokenRefreshView, self).post(request, *args, **kwargs))
 
 
 @extend_schema_view(

@@ -19,12 +19,21 @@ from riskengine.logging import request_id_var
 class ApiError(exceptions.APIException):
     """An API error with an explicit code, message and optional per-field details."""
 
-    def __init__(self, *, status_code: int, code: str, message: str, fields: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        status_code: int,
+        code: str,
+        message: str,
+        fields: dict[str, Any] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(detail=message, code=code)
         self.status_code = status_code
         self.error_code = code
         self.message = message
         self.fields = fields
+        self.retry_after = retry_after
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -80,7 +89,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     from predictions.selectors import ModelNotFound
 
     if isinstance(exc, ApiError):
-        return Response(error_body(exc.error_code, exc.message, exc.fields), status=exc.status_code)
+        response = Response(error_body(exc.error_code, exc.message, exc.fields), status=exc.status_code)
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, FeatureValidationError):
         fields = {f"features.{name}": message for name, message in exc.errors.items()}
         for index, errors in sorted(exc.item_errors.items()):

@@ -3,9 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+# Every date a query or body may carry: the years 1900 to 2999 in any time zone. Wide enough for any
+# history, narrow enough that date arithmetic (a chart's 30-day window) never leaves Python's range.
+EARLIEST = datetime(1899, 12, 31, tzinfo=UTC)
+LATEST = datetime(3000, 1, 2, tzinfo=UTC)
+YEAR_PATTERN = r"^(19|2[0-9])[0-9][0-9]-"
+DATE_TIME_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": YEAR_PATTERN,
+    "description": "ISO 8601; the years 1900 to 2999",
+}
+
+
+@extend_schema_field(DATE_TIME_SCHEMA)
+class BoundedDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time between EARLIEST and LATEST (a 400 naming the field otherwise)."""
+
+    def to_internal_value(self, value: Any) -> datetime:
+        parsed = super().to_internal_value(value)
+        if not EARLIEST <= parsed <= LATEST:
+            raise serializers.ValidationError("Must be a date-time in the years 1900 to 2999.")
+        return parsed
 
 
 class StrictSerializer(serializers.Serializer[dict]):
