@@ -6,7 +6,7 @@ only failures use up the budget. Three counters per attempt, each over the same 
 the (username, address) pair has ``LOGIN_ATTEMPTS_PER_15_MIN``; the username alone (from every
 address) and the address alone (for every username) have ``LOGIN_CEILING_FACTOR`` times as many.
 Usernames are compared as the login form compares them (NFKC, trimmed, case-folded), so `` admin``
-and a full-width ``ａｄｍｉｎ`` share the counters of ``admin``.
+and its full-width spelling share the counters of ``admin``.
 """
 
 from __future__ import annotations
