@@ -22,7 +22,11 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # versions are created by training (manage.py train_model)
 
-    @admin.action(description="Promote the selected version to production", permissions=["change"])
+    def has_release_permission(self, request: HttpRequest) -> bool:
+        """Promotion and rollback are for superusers, as on the web page (change_modelversion is not enough)."""
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    @admin.action(description="Promote the selected version to production", permissions=["release"])
     def promote(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
@@ -31,7 +35,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         self.message_user(request, f"Promoted {version.model_id} to production.", messages.SUCCESS)
 
     @admin.action(description="Roll back the selected model names to their previous production version",
-                  permissions=["change"])  # fmt: skip
+                  permissions=["release"])  # fmt: skip
     def rollback(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for name in sorted(set(queryset.values_list("name", flat=True))):
             try:

@@ -17,6 +17,14 @@ from riskengine.api.errors import error_body
 from riskengine.logging import request_id_var, timings_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped (\\x1b), so a path cannot forge or colour log lines."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
 access_logger = logging.getLogger("riskengine.access")
 
@@ -43,6 +51,7 @@ class RequestIdMiddleware:
                 [f"app;dur={elapsed_ms:.2f}", *(f"{name};dur={value:.2f}" for name, value in timings.items())]
             )
             user = getattr(request, "user", None)
+            path = printable(request.path)
             # Logged once the server has sent the response (Django closes it then): the line's
             # formatting and write, about 0.1 ms, stay off the client's wait.
             response._resource_closers.append(  # type: ignore[attr-defined]  # run by HttpResponse.close()
@@ -50,12 +59,12 @@ class RequestIdMiddleware:
                     access_logger.info,
                     "%s %s %s",
                     request.method,
-                    request.path,
+                    path,
                     response.status_code,
                     extra={
                         "request_id": request_id,
                         "method": request.method,
-                        "path": request.path,
+                        "path": path,
                         "status": response.status_code,
                         "duration_ms": round(elapsed_ms, 2),
                         "user": getattr(user_or_none(user), "username", None),

@@ -6,7 +6,7 @@ from accounts.views import ThrottledLoginView
 from predictions import web as prediction_pages
 from records import imports as record_imports
 from records import web as record_pages
-from riskengine import health
+from riskengine import health, metrics_view
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -20,7 +20,7 @@ urlpatterns = [
         name="admin-login",
     ),
     path("admin/", admin.site.urls),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics_view.metrics, name="metrics"),
     path("api/", include("riskengine.api.urls")),
     path("accounts/login/", ThrottledLoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

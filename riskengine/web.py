@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django_htmx.middleware import HtmxDetails
 
 
@@ -33,6 +33,8 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         user = request.user
         if user.is_authenticated and user.is_active and user.is_staff:
             return view(request, *args, **kwargs)
+        if user.is_authenticated:  # logged in, but not staff: the login page would send it straight back
+            return HttpResponseForbidden("These pages are for staff. API clients use /api/.")
         login = f"{settings.LOGIN_URL}?{urlencode({'next': request.get_full_path()})}"
         if getattr(request, "htmx", False):
             response = HttpResponse(status=204)

@@ -28,3 +28,12 @@ def test_each_response_is_logged_once_sent_with_its_request_id(client, caplog):
     assert record.getMessage() == "GET /healthz 200"
     assert (record.request_id, record.status, record.user) == ("trace-0001:abc", 200, None)
     assert JsonFormatter().format(record).count('"request_id": "trace-0001:abc"') == 1
+
+
+def test_control_characters_in_the_path_are_escaped_in_the_access_log(client, caplog):
+    with caplog.at_level(logging.INFO, logger="riskengine.access"):
+        client.get("/healthz\x1b[31m\x07FAKE 200")
+    [record] = [r for r in caplog.records if r.name == "riskengine.access"]
+    message = record.getMessage()
+    assert "\x1b" not in message and "\x07" not in message
+    assert "\\x1b[31m\\x07FAKE" in message

@@ -51,12 +51,16 @@ def test_the_admin_login_is_throttled_too(client, admin_user, settings):
     assert client.post("/admin/login/", {"username": "admin", "password": PASSWORD}).status_code == 429
 
 
-def test_metrics_count_predictions_and_embedding_time(client, jwt_client, german_credit_row):
+METRICS_TOKEN = "m" * 40
+
+
+def test_metrics_count_predictions_and_embedding_time(client, jwt_client, german_credit_row, settings):
+    settings.METRICS_TOKEN = METRICS_TOKEN
     assert (
         jwt_client.post("/api/predict/", {"model": "credit", "features": german_credit_row}, format="json").status_code
         == 201
     )
-    metrics = client.get("/metrics").content.decode()
+    metrics = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}").content.decode()
     assert 'riskengine_predictions_total{label="' in metrics and 'model_id="credit@1"' in metrics
     assert 'riskengine_embedding_seconds_count{embedder="text"}' in metrics
     assert "django_http_requests_latency_seconds_by_view_method" in metrics
@@ -76,3 +80,29 @@ def test_a_database_outage_is_a_json_503_with_retry_after(jwt_client, german_cre
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert response.json()["error"]["code"] == "unavailable"
     assert Record.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_metrics_are_a_404_without_the_token_or_an_allowed_address(client, settings):
+    import ipaddress
+
+    settings.METRICS_TOKEN = METRICS_TOKEN
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}").status_code == 200
+    settings.METRICS_TOKEN = ""
+    assert client.get("/metrics").status_code == 404  # no token configured: nobody by token
+    settings.METRICS_ALLOWED_IPS = (ipaddress.ip_network("10.9.0.0/16"),)
+    assert client.get("/metrics", REMOTE_ADDR="10.9.3.4").status_code == 200
+    # a client-supplied X-Forwarded-For is not believed without TRUSTED_PROXIES
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR="10.9.3.4").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_non_staff_user_is_told_at_login_instead_of_looping(client, api_user):
+    response = client.post("/accounts/login/", {"username": api_user.username, "password": PASSWORD})
+    assert response.status_code == 200
+    assert "no access to the web pages" in response.content.decode()
+    # a non-staff session from elsewhere (the admin, say) gets a 403, not a redirect to the login page
+    client.force_login(api_user)
+    assert client.get("/").status_code == 403
