@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import shutil
 from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 
 from accounts.services import user_or_none
 from predictions import selectors as model_selectors
 from records.models import ImportJob
-from records.tasks import run_import
+from records.tasks import import_jobs_reap, run_import
 from riskengine.web import HtmxHttpRequest, staff_required
 
 
@@ -25,6 +27,8 @@ class ImportForm(forms.Form):
     timestamp_column = forms.CharField(required=False, help_text="Optional: ISO 8601 column for the record time.")
     outcome_column = forms.CharField(required=False, help_text="Optional: column with what really happened.")
     outcome_positive = forms.CharField(required=False, help_text="The outcome value meaning it happened.")
+    outcome_negative = forms.CharField(required=False, help_text="The outcome value meaning it did not.")
+    id_column = forms.CharField(required=False, help_text="Optional: a column with each row's own unique key.")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -43,13 +47,19 @@ class ImportForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if bool(data.get("outcome_column")) != bool(data.get("outcome_positive")):
-            raise forms.ValidationError("Give both the outcome column and its positive value, or neither.")
+        outcome = [data.get(k) for k in ("outcome_column", "outcome_positive", "outcome_negative")]
+        if any(outcome) and not all(outcome):
+            raise forms.ValidationError(
+                "Give the outcome column with both its values (positive and negative), or none."
+            )
+        if all(outcome) and data["outcome_positive"].strip().casefold() == data["outcome_negative"].strip().casefold():
+            raise forms.ValidationError("The positive and negative outcome values must differ.")
         return data
 
 
 def _compressed(upload: Any) -> bytes:
-    """The upload, gzip-compressed (as it came, if it already is)."""
+    """The upload, gzip-compressed (as it came, if it already is: its expanded size is checked as
+    the job reads it, once)."""
     head = upload.read(2)
     upload.seek(0)
     if head == b"\x1f\x8b":
@@ -58,6 +68,16 @@ def _compressed(upload: Any) -> bytes:
     with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as archive:
         shutil.copyfileobj(upload, archive, length=1 << 20)
     return out.getvalue()
+
+
+def _download_name(filename: str) -> str:
+    """``<stem>.rejects.csv`` from the upload's name, with anything but safe characters replaced."""
+    stem = filename.removesuffix(".gz").removesuffix(".csv")
+    safe = re.sub(r"[^A-Za-z0-9._ -]+", "_", stem).strip(" .") or "import"
+    return f"{safe[:100]}.rejects.csv"
+
+
+_OPTIONS = ("model", "timestamp_column", "outcome_column", "outcome_positive", "outcome_negative", "id_column")
 
 
 @staff_required
@@ -69,16 +89,18 @@ def import_page(request: HtmxHttpRequest) -> HttpResponse:
             created_by=user_or_none(request.user),
             filename=data["file"].name[:255],
             data=_compressed(data["file"]),
-            options={k: data[k] for k in ("model", "timestamp_column", "outcome_column", "outcome_positive")},
+            options={k: data[k] for k in _OPTIONS},
         )
         run_import.enqueue(str(job.pk))
         return redirect("import-detail", pk=job.pk)
+    import_jobs_reap()
     jobs = ImportJob.objects.defer("data", "rejects")[:20]
     return render(request, "records/import.html", {"form": form, "jobs": jobs})
 
 
 @staff_required
 def import_detail(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    import_jobs_reap()
     job = ImportJob.objects.defer("data", "rejects").filter(pk=pk).first()
     if job is None:
         raise Http404("No such import")
@@ -93,7 +115,10 @@ def import_rejects(request: HtmxHttpRequest, pk: str) -> HttpResponse:
     job = ImportJob.objects.filter(pk=pk).only("rejects", "filename").first()
     if job is None or not job.rejects:
         raise Http404("No rejects for this import")
-    response = HttpResponse(gzip.decompress(bytes(job.rejects)), content_type="text/csv; charset=utf-8")
-    stem = job.filename.removesuffix(".gz").removesuffix(".csv")
-    response["Content-Disposition"] = f'attachment; filename="{stem}.rejects.csv"'
+    # Streamed as it decompresses (the rejects of a large file can be large).
+    stream = gzip.GzipFile(fileobj=io.BytesIO(bytes(job.rejects)), mode="rb")
+    response = FileResponse(stream, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=_download_name(job.filename)
+    )
     return response

@@ -108,6 +108,11 @@ class ImportJob(models.Model):
     skipped_rows = models.PositiveIntegerField(default=0)
     rejected_rows = models.PositiveIntegerField(default=0)
     ignored_columns = models.JSONField(default=list)
+    bytes_read = models.BigIntegerField(default=0)  # of the stored upload, for the progress bar
+    bytes_total = models.BigIntegerField(null=True, blank=True)
+    # Set every few seconds by the worker running the job; a stale one means the worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     rejects = models.BinaryField(null=True, editable=False)  # gzip-compressed rejects CSV
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -121,6 +126,8 @@ class ImportJob(models.Model):
 
     @property
     def percent(self) -> int:
-        if not self.total_rows:
-            return 100 if self.status == self.Status.DONE else 0
-        return min(100, round(100 * self.processed_rows / self.total_rows))
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.bytes_total:
+            return 0
+        return min(99, round(100 * self.bytes_read / self.bytes_total))

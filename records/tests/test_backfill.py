@@ -64,7 +64,7 @@ def test_timestamps_and_outcomes_come_from_their_columns(tmp_path, demo_model, e
     source = _write(tmp_path / "loans.csv", frame)
     call_command(
         "backfill_records", str(source), model="credit", timestamp_column="decided_at",
-        outcome_column="creditability", outcome_positive="bad", no_progress=True,
+        outcome_column="creditability", outcome_positive="bad", outcome_negative="good", no_progress=True,
     )  # fmt: skip
     stored = {r.timestamp.isoformat(): r for r in Record.objects.all()}
     assert set(stored) == {
@@ -156,20 +156,20 @@ def test_the_upload_page_runs_through_a_worker_with_visible_progress(
     upload = io.BytesIO(frame.to_csv(index=False).encode())
     upload.name = "history.csv"
     response = client.post("/records/import/", {"file": upload, "model": "credit", "outcome_column": "creditability",
-                                                "outcome_positive": "bad"})  # fmt: skip
+                                                "outcome_positive": "bad", "outcome_negative": "good"})  # fmt: skip
     assert response.status_code == 302
     job = ImportJob.objects.get()
     detail_url = response["Location"]
     queued = client.get(detail_url, HTTP_HX_REQUEST="true").content.decode()
     assert 'hx-trigger="every 1s"' in queued and "queued" in queued  # polls while it runs
-    call_command("db_worker", batch=True, no_startup_delay=True, interval=0.1)
+    call_command("run_worker", batch=True, no_startup_delay=True, interval=0.1)
     job.refresh_from_db()
     assert job.status == "done" and job.processed_rows == 30 and job.inserted_rows == 29 and job.rejected_rows == 1
     done = client.get(detail_url, HTTP_HX_REQUEST="true").content.decode()
     assert "every 1s" not in done and ">29<" in done and "rejects.csv" in done
     rejects = client.get(f"{detail_url}rejects.csv")
     assert rejects["Content-Type"].startswith("text/csv")
-    lines = rejects.content.decode().splitlines()
+    lines = b"".join(rejects.streaming_content).decode().splitlines()
     assert lines[0].endswith(",reason") and "Expected an integer, got 'unknown'." in lines[1]
     assert Record.objects.filter(outcome__isnull=False).count() == 29
 
@@ -177,14 +177,19 @@ def test_the_upload_page_runs_through_a_worker_with_visible_progress(
 def test_the_import_pages_refuse_non_staff(client, api_user, db):
     assert client.get("/records/import/").status_code == 302
     client.force_login(api_user)
-    assert client.get("/records/import/").status_code == 302
+    assert client.get("/records/import/").status_code == 403  # not a redirect to a login that sends it back
 
 
 @pytest.mark.parametrize(
     ("filename", "extra", "message"),
     [
         ("history.txt", {}, "Upload a .csv or .csv.gz file."),
-        ("history.csv", {"outcome_column": "creditability"}, "Give both the outcome column and its positive value"),
+        ("history.csv", {"outcome_column": "creditability"}, "Give the outcome column with both its values"),
+        (
+            "history.csv",
+            {"outcome_column": "creditability", "outcome_positive": "bad", "outcome_negative": " BAD"},
+            "must differ",
+        ),
         ("history.csv", {"model": "fraud"}, "Select a valid choice."),
     ],
 )
@@ -205,6 +210,7 @@ def test_a_bad_upload_is_refused_with_its_error_and_nothing_queued(
     [
         (["/nonexistent.csv"], {"model": "credit"}, "file not found"),
         ([], {"model": "credit", "outcome_column": "creditability"}, "go together"),
+        ([], {"model": "credit", "outcome_column": "c", "outcome_positive": "y", "outcome_negative": "Y"}, "differ"),
         ([], {"model": "credit", "batch_size": 0}, "--batch-size"),
         ([], {"model": "fraud"}, "does not exist"),
         ([], {"model": "credit", "version": 9}, "credit@9"),
@@ -216,3 +222,47 @@ def test_bad_backfill_arguments_are_one_line_errors(tmp_path, demo_model, rows, 
     with pytest.raises(CommandError, match=message):
         call_command("backfill_records", *(args or [str(source)]), no_progress=True, **options)
     assert Record.objects.count() == 0
+
+
+def test_identical_rows_are_separate_records_and_a_rerun_adds_none(tmp_path, demo_model, embedder, rows, capsys):
+    import pandas as pd
+
+    frame = pd.concat([rows.head(3), rows.head(1), rows.head(1)], ignore_index=True)  # row 0 three times
+    source = _write(tmp_path / "loans.csv", frame)
+    call_command("backfill_records", str(source), model="credit", no_progress=True)
+    call_command("backfill_records", str(source), model="credit", no_progress=True, batch_size=2)
+    out = capsys.readouterr().out
+    assert "inserted 5" in out and "inserted 0, already stored 5" in out
+    assert Record.objects.count() == 5
+    assert Record.objects.values("fingerprint").distinct().count() == 5
+
+
+def test_an_id_column_is_the_rows_own_key(tmp_path, demo_model, embedder, rows, capsys):
+    frame = rows.head(4).assign(application=["a-1", "a-2", "a-3", "a-1"])
+    source = _write(tmp_path / "loans.csv", frame)
+    call_command("backfill_records", str(source), model="credit", id_column="application", no_progress=True)
+    out = capsys.readouterr().out
+    assert "inserted 3" in out and "rejected 1" in out
+    rejected = list(csv.DictReader((tmp_path / "loans.csv.rejects.csv").open()))
+    assert "'a-1' appears earlier in this file" in rejected[0]["reason"]
+    changed = frame.head(3).assign(duration_in_month=[7, 8, 9])  # same ids, other content: still the same rows
+    call_command("backfill_records", str(_write(tmp_path / "again.csv", changed)), model="credit",
+                 id_column="application", no_progress=True)  # fmt: skip
+    assert "inserted 0, already stored 3" in capsys.readouterr().out
+
+
+def test_an_outcome_that_is_neither_value_is_rejected_not_false(tmp_path, demo_model, embedder, rows, capsys):
+    frame = rows.head(5).assign(creditability=["bad", " Bad ", "GOOD", "unknown", ""])
+    source = _write(tmp_path / "loans.csv", frame)
+    call_command("backfill_records", str(source), model="credit", outcome_column="creditability",
+                 outcome_positive="bad", outcome_negative="good", no_progress=True)  # fmt: skip
+    assert "inserted 4" in capsys.readouterr().out
+    assert sorted(Record.objects.values_list("outcome", flat=True), key=str) == [False, None, True, True]
+    rejected = list(csv.DictReader((tmp_path / "loans.csv.rejects.csv").open()))
+    assert rejected[0]["reason"] == "creditability: 'unknown' is neither 'bad' nor 'good'."
+
+
+def test_a_csv_backfill_accepts_the_boolean_words_the_api_accepts(tmp_path, demo_model, embedder, rows, capsys):
+    source = _write(tmp_path / "loans.csv", rows.head(3).assign(foreign_worker=["yes", "No", "TRUE"]))
+    call_command("backfill_records", str(source), model="credit", no_progress=True)
+    assert "inserted 3" in capsys.readouterr().out

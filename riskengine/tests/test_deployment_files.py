@@ -47,7 +47,7 @@ def test_compose_api_migrates_then_runs_gunicorn_and_worker_runs_db_worker():
     api_command = " ".join(services["api"]["command"])
     assert api_command.index("bootstrap") < api_command.index("gunicorn")  # bootstrap migrates first
     assert "readyz" in " ".join(services["api"]["healthcheck"]["test"])
-    assert services["worker"]["command"] == ["python", "manage.py", "db_worker"]
+    assert services["worker"]["command"] == ["python", "manage.py", "run_worker"]
 
 
 def test_dockerfile_is_multistage_slim_cpu_torch_nonroot_with_healthcheck():

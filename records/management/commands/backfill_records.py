@@ -1,5 +1,6 @@
 """python manage.py backfill_records PATH --model NAME [--version N] [--timestamp-column COL]
-[--outcome-column COL --outcome-positive VALUE] [--batch-size N] [--rejects PATH]"""
+[--outcome-column COL --outcome-positive VALUE --outcome-negative VALUE] [--id-column COL]
+[--batch-size N] [--rejects PATH]"""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ class Command(BaseCommand):
         parser.add_argument("--timestamp-column", help="ISO 8601 column to use as the record's time")
         parser.add_argument("--outcome-column", help="column holding what really happened")
         parser.add_argument("--outcome-positive", help="the outcome value that means the risk materialised")
+        parser.add_argument("--outcome-negative", help="the outcome value that means it did not")
+        parser.add_argument("--id-column", help="a column holding each row's own unique key")
         parser.add_argument("--batch-size", type=int, default=1000)
         parser.add_argument("--rejects", type=Path, help="where to write invalid rows (default: PATH.rejects.csv)")
         parser.add_argument("--no-progress", action="store_true")
@@ -35,8 +38,13 @@ class Command(BaseCommand):
         path: Path = options["path"]
         if not path.is_file():
             raise CommandError(f"file not found: {path}")
-        if bool(options["outcome_column"]) != bool(options["outcome_positive"]):
-            raise CommandError("--outcome-column and --outcome-positive go together")
+        outcome = [options["outcome_column"], options["outcome_positive"], options["outcome_negative"]]
+        if any(outcome) and not all(outcome):
+            raise CommandError("--outcome-column, --outcome-positive and --outcome-negative go together")
+        if options["outcome_positive"] and (
+            options["outcome_positive"].strip().casefold() == options["outcome_negative"].strip().casefold()
+        ):
+            raise CommandError("--outcome-positive and --outcome-negative must differ")
         if not 1 <= options["batch_size"] <= 100_000:
             raise CommandError("--batch-size must be between 1 and 100000")
         try:
@@ -45,26 +53,41 @@ class Command(BaseCommand):
         except ModelNotFound as exc:
             raise CommandError(str(exc)) from None
         rejects_path: Path = options["rejects"] or path.with_name(path.name.removesuffix(".gz") + ".rejects.csv")
-        bar = tqdm(unit=" rows", disable=options["no_progress"], desc=f"backfill {model.model_id}")
+        size = path.stat().st_size
+        bar = tqdm(
+            total=size, unit="B", unit_scale=True, disable=options["no_progress"], desc=f"backfill {model.model_id}"
+        )
 
         def progress(summary: BackfillSummary) -> None:
-            if bar.total is None:
-                bar.total = summary.total_rows
-            bar.update(summary.processed_rows - bar.n)
+            bar.update(summary.bytes_read - bar.n)
 
+        summary = BackfillSummary()
         run = BackfillOptions(
             timestamp_column=options["timestamp_column"],
             outcome_column=options["outcome_column"],
             outcome_positive=options["outcome_positive"],
+            outcome_negative=options["outcome_negative"],
+            id_column=options["id_column"],
             batch_size=options["batch_size"],
             request_id=f"backfill:{path.name}"[:128],
         )
         try:
-            with rejects_path.open("w", encoding="utf-8", newline="") as rejects:
-                summary = backfill_csv(path=path, model=model, options=run, rejects=rejects, progress=progress)
+            with path.open("rb") as source, rejects_path.open("w", encoding="utf-8", newline="") as rejects:
+                summary = backfill_csv(
+                    source=source,
+                    name=path.name,
+                    model=model,
+                    options=run,
+                    rejects=rejects,
+                    progress=progress,
+                    summary=summary,
+                    size=size,
+                )
         except BackfillError as exc:
-            rejects_path.unlink(missing_ok=True)
-            raise CommandError(str(exc)) from None
+            if summary.rejected_rows == 0:
+                rejects_path.unlink(missing_ok=True)
+            stored = f" ({summary.inserted_rows} rows stored before it)" if summary.inserted_rows else ""
+            raise CommandError(f"{exc}{stored}") from None
         finally:
             bar.close()
         if summary.rejected_rows == 0:
