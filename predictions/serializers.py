@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
@@ -7,8 +9,18 @@ from predictions.models import ModelVersion
 from riskengine.api.serializers import StrictSerializer
 
 
+class FeatureSchemaField(serializers.JSONField):
+    """The stored schema as the current code reads it (so older versions show what they now accept)."""
+
+    def to_representation(self, value: Any) -> Any:
+        from predictions.ml.features import schema_from_dicts, schema_to_dicts  # the ML stack loads lazily
+
+        return schema_to_dicts(schema_from_dicts(value or []))
+
+
 class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
     model_id = serializers.CharField(read_only=True)
+    feature_schema = FeatureSchemaField(read_only=True)
     created_by: serializers.SlugRelatedField[ModelVersion] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
@@ -42,6 +54,7 @@ class ModelMetadataSerializer(serializers.ModelSerializer[ModelVersion]):
     """What a client (or the UI's form) needs to call a model: its production version's contract."""
 
     model_id = serializers.CharField(read_only=True)
+    feature_schema = FeatureSchemaField(read_only=True)
 
     class Meta:
         model = ModelVersion

@@ -207,7 +207,28 @@ MALFORMED = [
     ("batch over the limit", BATCH, "batch:1001", "batch", "ok", 400, "invalid"),
     ("GET on predict", PREDICT, None, "get", "ok", 405, "method_not_allowed"),
     ("idempotency key too long", PREDICT, "idem", "idem", "ok", 400, "invalid"),
-]
+    ("50,000 nested arrays", PREDICT, "[" * 50_000, "raw", "ok", 400, "malformed_json"),
+    ("50,000 nested arrays, no credentials", "/api/token/", "[" * 50_000, "raw", None, 400, "malformed_json"),
+    ("nested 33 deep", PREDICT, '{"model": "credit", "features": ' + "[" * 32 + "]" * 32 + "}", "raw", "ok", 400,
+     "malformed_json"),
+    ("a lone surrogate", PREDICT, '{"model": "credit", "features": {"purpose": "\\ud800"}}', "raw", "ok", 400,
+     "malformed_json"),
+    ("a NUL in a feature value", PREDICT, '{"model": "credit", "features": {"purpose": "car\\u0000"}}', "raw", "ok",
+     400, "malformed_json"),
+    ("a NUL in a key", PREDICT, '{"model": "credit", "features": {"pur\\u0000pose": "car"}}', "raw", "ok", 400,
+     "malformed_json"),
+    ("invalid UTF-8", PREDICT, b'{"model": "cr\xffedit", "features": {}}', "raw", "ok", 400, "malformed_json"),
+    ("a 400-digit integer", PREDICT, '{"model": "credit", "features": {"credit_amount": ' + "9" * 400 + "}}", "raw",
+     "ok", 400, "malformed_json"),
+    ("an overflowing float", PREDICT, '{"model": "credit", "features": {"credit_amount": 1e999}}', "raw", "ok", 400,
+     "malformed_json"),
+    ("a unicode superscript version", PREDICT, {"model_id": "credit@\u00b2", "features": {}}, "json", "ok", 404,
+     "model_not_found"),
+    ("an Arabic-Indic digit version", PREDICT, {"model_id": "credit@\u0661", "features": {}}, "json", "ok", 404,
+     "model_not_found"),
+    ("a version beyond any integer column", PREDICT, {"model_id": "credit@" + "9" * 30, "features": {}}, "json", "ok",
+     404, "model_not_found"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -288,3 +309,29 @@ def test_the_request_id_is_generated_when_missing_or_malformed(client):
 def test_unknown_api_paths_are_json_404s(client):
     response = client.get("/api/nothing-here/")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_a_boolean_feature_accepts_the_words_it_was_trained_from(jwt_client, german_credit_row):
+    """foreign_worker holds yes/no in the training CSV; the API takes the same row the backfill takes."""
+    for word, expected in (("yes", True), ("No", False), (True, True)):
+        body = {"model": "credit", "features": {**german_credit_row, "foreign_worker": word}}
+        response = jwt_client.post("/api/predict/", body, format="json")
+        assert response.status_code == 201, response.content
+        assert Record.objects.get(pk=response.json()["record_id"]).features_json["foreign_worker"] is expected
+    body = {"model": "credit", "features": {**german_credit_row, "foreign_worker": "perhaps"}}
+    response = jwt_client.post("/api/predict/", body, format="json")
+    assert response.status_code == 400
+    assert "features.foreign_worker" in response.json()["error"]["fields"]
+
+
+def test_metadata_says_which_words_a_boolean_accepts(client, demo_model):
+    [model] = client.get("/api/metadata/").json()["models"]
+    [spec] = [s for s in model["feature_schema"] if s["name"] == "foreign_worker"]
+    assert spec["type"] == "boolean" and "yes" in spec["true_values"] and "no" in spec["false_values"]
+
+
+@pytest.mark.django_db
+def test_a_long_forwarded_for_header_is_not_a_500(client, settings):
+    settings.TRUSTED_PROXIES = 1
+    response = client.get("/api/metadata/", HTTP_X_FORWARDED_FOR="1" * 5000)
+    assert response.status_code == 200

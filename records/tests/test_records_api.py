@@ -187,3 +187,39 @@ def test_label_and_score_filters_that_contradict_return_nothing_without_scanning
     assert any(isinstance(child, NothingNode) for child in queryset.query.where.children)  # no SQL at all
     medium = {str(r.pk) for r in records if r.risk_label == "medium" and r.risk_score <= 0.45}
     assert set(_ids(staff_api.get(f"{LIST}?risk_label=medium&score_min=0.1&score_max=0.45&page_size=200"))) == medium
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"o": "-timestamp", "v": "2026-01-01T00:00:00+00:00", "id": 12345, "b": False},
+        {"o": "-timestamp", "v": 5, "id": "0b6f8c52-3c1e-4c0e-9a51-5f0f4c9a7e21", "b": False},
+        ["not", "an", "object"],
+    ],
+)
+def test_a_hand_made_cursor_is_a_400_naming_it(staff_api, make_records, raw):
+    import base64
+    import json
+
+    make_records(3)
+    forged = base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+    response = staff_api.get(LIST, {"cursor": forged})
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"cursor": "Invalid cursor."}
+
+
+def test_a_cursor_altered_after_signing_is_a_400(staff_api, make_records):
+    make_records(3)
+    from urllib.parse import unquote
+
+    cursor = unquote(staff_api.get(LIST, {"page_size": 1}).json()["next"].split("cursor=")[1])
+    assert staff_api.get(LIST, {"page_size": 1, "cursor": cursor}).status_code == 200
+    payload, _, signature = cursor.rpartition(":")
+    tampered = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1] + ":" + signature
+    assert staff_api.get(LIST, {"page_size": 1, "cursor": tampered}).status_code == 400
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00Z", "9999-12-31T00:00:00Z"])
+def test_dates_outside_the_supported_years_are_a_400(staff_api, db, value):
+    response = staff_api.get(LIST, {"created_before": value})
+    assert response.status_code == 400 and "created_before" in response.json()["error"]["fields"]
