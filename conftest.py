@@ -106,6 +106,20 @@ def demo_model(db, german_credit_trained):
 
 
 @pytest.fixture
+def test_database_url(db) -> str:
+    """A DATABASE_URL for the test database, for subprocesses (commands, servers) that share it."""
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    host = settings_dict["HOST"] or settings_dict.get("OPTIONS", {}).get("host", "")
+    port = settings_dict.get("PORT") or ""
+    password = settings_dict.get("PASSWORD") or ""
+    where = "" if host.startswith("/") else host
+    netloc = f"{settings_dict['USER']}:{password}@{where}{':' + str(port) if port else ''}"
+    return f"postgresql://{netloc}/{settings_dict['NAME']}" + (f"?host={host}" if host.startswith("/") else "")
+
+
+@pytest.fixture
 def german_credit_row():
     """One valid feature dict for the demo model (the first applicant of the data set)."""
     from predictions.api_docs import EXAMPLE_FEATURES

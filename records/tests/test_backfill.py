@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from records.models import ImportJob, Record
 
@@ -113,17 +112,10 @@ def test_a_header_missing_a_required_feature_stores_nothing(tmp_path, demo_model
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_killed_run_resumes_with_the_count_exact(tmp_path, demo_model, embedder, german_rows):
+def test_a_killed_run_resumes_with_the_count_exact(tmp_path, demo_model, embedder, german_rows, test_database_url):
     frame = german_rows.head(240)
     source = _write(tmp_path / "loans.csv", frame)
-    host = connection.settings_dict["HOST"] or connection.settings_dict.get("OPTIONS", {}).get("host", "")
-    name = connection.settings_dict["NAME"]
-    user = connection.settings_dict["USER"]
-    password = connection.settings_dict.get("PASSWORD") or ""
-    port = connection.settings_dict.get("PORT") or ""
-    netloc = f"{user}:{password}@{host if not host.startswith('/') else ''}{':' + str(port) if port else ''}"
-    url = f"postgresql://{netloc}/{name}" + (f"?host={host}" if host.startswith("/") else "")
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "1", "PRELOAD_MODELS": "0"}
+    env = {**os.environ, "DATABASE_URL": test_database_url, "DEBUG": "1", "PRELOAD_MODELS": "0"}
     command = [sys.executable, "manage.py", "backfill_records", str(source), "--model", "credit", "--batch-size", "20",
                "--no-progress"]  # fmt: skip
     first = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

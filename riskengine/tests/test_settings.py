@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -17,8 +19,12 @@ def _import_settings(**env: str) -> subprocess.CompletedProcess[str]:
         "DATABASE_REPLICA_URL",
         "LOG_FORMAT",
         "API_THROTTLE_RATE",
+        "TRUSTED_PROXIES",
+        "METRICS_TOKEN",
+        "METRICS_ALLOWED_IPS",
     }
     environ = {k: v for k, v in os.environ.items() if k not in ours}
+    environ["RISKENGINE_ENV_FILE"] = "none"  # a developer's .env must not fill in what a test leaves out
     environ.update(env)
     return subprocess.run(
         [sys.executable, "-c", "import riskengine.settings as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])"],
@@ -72,7 +78,12 @@ def test_it_adds_a_read_replica_alias_from_database_replica_url():
             "import riskengine.settings as s; r = s.DATABASES['replica']; print(r['HOST'], r['NAME'])",
         ],
         cwd=ROOT,
-        env={**os.environ, "DEBUG": "1", "DATABASE_REPLICA_URL": "postgres://u:p@standby.internal:5432/risk"},
+        env={
+            **os.environ,
+            "RISKENGINE_ENV_FILE": "none",
+            "DEBUG": "1",
+            "DATABASE_REPLICA_URL": "postgres://u:p@standby.internal:5432/risk",
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -111,3 +122,78 @@ def test_it_rejects_a_bad_api_key_cache_ttl():
         result = _import_settings(DEBUG="1", API_KEY_CACHE_SECONDS=raw)
         assert result.returncode != 0
         assert "API_KEY_CACHE_SECONDS" in result.stderr and message in result.stderr
+
+
+PRINT = "import riskengine.settings as s; print(s.DEBUG, s.SECRET_KEY, s.JWT_SIGNING_KEY)"
+
+
+def _settings_with_file(tmp_path: Path, text: str, **env: str) -> subprocess.CompletedProcess[str]:
+    env_file = tmp_path / "local.env"
+    env_file.write_text(text)
+    environ = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "RISKENGINE_ENV_FILE": str(env_file),
+    }
+    environ.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", PRINT], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_local_env_file_configures_a_new_shell(tmp_path):
+    """What `make run` writes lets a manage.py command run with no variables set (the README's promise)."""
+    from riskengine.local_env import write_local_env
+
+    assert write_local_env(tmp_path / "fresh.env")
+    assert not write_local_env(tmp_path / "fresh.env")  # never overwritten
+    result = _settings_with_file(tmp_path, (tmp_path / "fresh.env").read_text())
+    assert result.returncode == 0, result.stderr
+    debug, secret, jwt = result.stdout.split()
+    assert debug == "True" and len(secret) >= 50 and len(jwt) >= 50 and secret != jwt
+
+
+def test_real_environment_variables_win_over_the_file(tmp_path):
+    result = _settings_with_file(tmp_path, "DEBUG=1\nSECRET_KEY=" + "f" * 40 + "\n", SECRET_KEY="e" * 40)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[1] == "e" * 40
+
+
+def test_production_still_refuses_to_start_without_real_secrets(tmp_path):
+    result = _settings_with_file(tmp_path, "", DEBUG="0")
+    assert result.returncode != 0 and "SECRET_KEY is required when DEBUG is off" in result.stderr
+
+
+def test_a_missing_env_file_named_explicitly_fails_loudly(tmp_path):
+    result = _import_settings(RISKENGINE_ENV_FILE=str(tmp_path / "nope.env"))
+    assert result.returncode != 0 and "is not a file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("secret", "jwt", "message"),
+    [
+        ("change-me", "j" * 40, "SECRET_KEY is a documented placeholder"),
+        ("s" * 40, "change-me-jwt", "JWT_SIGNING_KEY is a documented placeholder"),
+        ("short-key", "j" * 40, "SECRET_KEY must be at least 32 characters"),
+        ("s" * 40, "j" * 31, "JWT_SIGNING_KEY must be at least 32 characters"),
+        ("s" * 40, "s" * 40, "JWT_SIGNING_KEY must differ from SECRET_KEY"),
+    ],
+)
+def test_production_secrets_must_be_real(secret, jwt, message):
+    result = _import_settings(DEBUG="0", SECRET_KEY=secret, JWT_SIGNING_KEY=jwt)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("TRUSTED_PROXIES", "10.0.0.0/33", "TRUSTED_PROXIES"),
+        ("TRUSTED_PROXIES", "99", "more proxies"),
+        ("METRICS_ALLOWED_IPS", "not-an-address", "METRICS_ALLOWED_IPS"),
+        ("METRICS_TOKEN", "short", "METRICS_TOKEN must be at least 32"),
+    ],
+)
+def test_bad_network_settings_fail_loudly(variable, value, message):
+    result = _import_settings(DEBUG="1", **{variable: value})
+    assert result.returncode != 0 and message in result.stderr
