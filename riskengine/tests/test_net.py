@@ -17,8 +17,14 @@ def test_without_trusted_proxies_the_header_is_ignored():
 
 @pytest.mark.parametrize(
     ("count", "forwarded", "expected"),
-    [(1, "198.51.100.7", "198.51.100.7"), (1, "6.6.6.6, 198.51.100.7", "198.51.100.7"), (2, "198.51.100.7, 10.0.0.2", "198.51.100.7"), (3, "198.51.100.7", "198.51.100.7"), (1, "garbage", "10.0.0.1")],
-)  # fmt: skip
+    [
+        (1, "198.51.100.7", "198.51.100.7"),
+        (1, "6.6.6.6, 198.51.100.7", "198.51.100.7"),
+        (2, "198.51.100.7, 10.0.0.2", "198.51.100.7"),
+        (3, "198.51.100.7", "198.51.100.7"),
+        (1, "garbage", "10.0.0.1"),
+    ],
+)
 def test_a_count_of_proxies_takes_the_address_the_outermost_one_saw(count, forwarded, expected):
     assert client_address(_request("10.0.0.1", forwarded), trusted=count) == expected
 
