@@ -44,15 +44,23 @@ def test_every_operation_documents_its_error_codes(client):
 def test_the_predict_bodies_carry_each_registered_versions_features(client, demo_model):
     schema = yaml.safe_load(client.get("/api/schema/").content)
     components = schema["components"]["schemas"]
-    features = components["Features_credit_1"]
+    features = components["FeaturesCreditV1"]  # identifier-safe names, for client generators
     spec = {item["name"]: item for item in demo_model.feature_schema}
     assert set(features["properties"]) == set(spec) and features["additionalProperties"] is False
     assert features["properties"]["purpose"]["enum"] == spec["purpose"]["choices"]
     assert features["properties"]["age_in_years"]["type"] == "integer"
-    ways = {alternative["title"] for alternative in components["PredictRequestRequest"]["oneOf"]}
+
+    def resolve(schema):
+        return components[schema["$ref"].rsplit("/", 1)[1]] if "$ref" in schema else schema
+
+    ways = set()
+    for alternative in map(resolve, components["PredictRequestRequest"]["oneOf"]):
+        key = next(k for k in ("model", "model_id") if k in alternative["properties"])
+        ways.add(f"{key} {resolve(alternative['properties'][key])['enum'][0]}")
+        assert resolve(alternative["properties"]["features"]) is features
     assert ways == {"model credit", "model_id credit@1"}
     for name in ("BatchRequestRequest", "NearestQueryRequest"):
-        for alternative in components[name]["oneOf"]:
+        for alternative in map(resolve, components[name]["oneOf"]):
             assert alternative["additionalProperties"] is False
 
 

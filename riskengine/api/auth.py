@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
+from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,6 +41,15 @@ class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
             raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from None
 
 
+class TokenPairSerializer(serializers.Serializer[dict]):
+    access = serializers.CharField(help_text="Access token (JWT) for Authorization: Bearer")
+    refresh = serializers.CharField(help_text="Refresh token: POST it to /api/token/refresh/ for a new pair")
+
+
+class TokenVerifiedSerializer(serializers.Serializer[dict]):
+    """An empty object: the token is valid."""
+
+
 _BAD_CREDENTIALS = api_docs.error_response(
     401,
     "Wrong username/password or an invalid token",
@@ -55,7 +65,7 @@ _INVALID = api_docs.error_response(
     post=extend_schema(
         summary="Obtain an access and a refresh token",
         responses={
-            200: jwt_views.TokenObtainPairView.serializer_class,
+            200: TokenPairSerializer,
             400: _INVALID,
             401: _BAD_CREDENTIALS,
             429: api_docs.THROTTLED,
@@ -79,7 +89,7 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     post=extend_schema(
         summary="Rotate a refresh token (the old one is blacklisted)",
         responses={
-            200: TokenRefreshSerializer,
+            200: TokenPairSerializer,
             400: _INVALID,
             401: _BAD_CREDENTIALS,
             429: api_docs.THROTTLED,
@@ -98,7 +108,7 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
 @extend_schema_view(
     post=extend_schema(
         summary="Check a token",
-        responses={200: None, 400: _INVALID, 401: _BAD_CREDENTIALS, 429: api_docs.THROTTLED},
+        responses={200: TokenVerifiedSerializer, 400: _INVALID, 401: _BAD_CREDENTIALS, 429: api_docs.THROTTLED},
     )
 )
 class TokenVerifyView(jwt_views.TokenVerifyView):
