@@ -17,12 +17,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: help run serve css test install install-dev lint typecheck deploy-check pytest stop clean
+.PHONY: help run serve css test install install-dev lint typecheck deploy-check pytest stop backup restore clean
 
 help:
 	@echo "make run   - set up .venv and the embedded PostgreSQL, migrate, seed, serve on 127.0.0.1:$(PORT)"
 	@echo "make test  - set up everything, then ruff, mypy, deployment-file checks and pytest"
 	@echo "make stop  - stop the embedded PostgreSQL"
+	@echo "make backup, make restore FILE=... - pg_dump the database, restore a dump into an empty one"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +93,15 @@ test: lint typecheck deploy-check pytest
 
 stop: install
 	$(PY) -m riskengine.embedded_pg stop
+
+# pg_dump -Fc of the database (embedded or DATABASE_URL) under RISKENGINE_DATA_DIR/backups/, and a
+# restore of one into an empty database (docs/operations.md has the drill).
+backup: install
+	$(PY) -m riskengine.backup create
+
+restore: install
+	@[ -n "$(FILE)" ] || { echo "usage: make restore FILE=.data/backups/riskengine-....dump" >&2; exit 2; }
+	$(PY) -m riskengine.backup restore "$(FILE)"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

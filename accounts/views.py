@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 
 from accounts.login_limits import LoginThrottled, login_attempt_begin, login_attempt_succeeded
@@ -18,7 +18,7 @@ class StaffAuthenticationForm(AuthenticationForm):
     """The web pages are for staff: any other account is told so here, instead of being sent back and
     forth between the pages and this form."""
 
-    def confirm_login_allowed(self, user: AbstractBaseUser) -> None:
+    def confirm_login_allowed(self, user: User) -> None:
         super().confirm_login_allowed(user)
         if not getattr(user, "is_staff", False):
             raise forms.ValidationError(

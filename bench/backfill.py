@@ -93,7 +93,10 @@ def main() -> None:
             embedder_get().encode(texts)
         raw_rate = len(encoded) / (time.perf_counter() - start)
         start = time.perf_counter()
-        summary = backfill_csv(path=csv_path, model=model, options=BackfillOptions(batch_size=1000))
+        with csv_path.open("rb") as source:
+            summary = backfill_csv(
+                source=source, name=csv_path.name, model=model, options=BackfillOptions(batch_size=1000)
+            )
         rate = summary.inserted_rows / (time.perf_counter() - start)
         results.append((embedder, rows, summary.inserted_rows, rate, raw_rate))
     print("backfill throughput (read + validate + score + explain + embed + COPY, batches of 1000):")

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from django.contrib import messages
 from django.http import HttpResponse, HttpResponseForbidden
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -174,7 +175,7 @@ def _admin_only(request: HtmxHttpRequest) -> HttpResponse | None:
 
 @staff_required
 @require_POST
-def model_promote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def model_promote(request: HtmxHttpRequest, pk: int) -> HttpResponseBase:
     if (denied := _admin_only(request)) is not None:
         return denied
     version = get_object_or_404(ModelVersion, pk=pk)
@@ -185,7 +186,7 @@ def model_promote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 @require_POST
-def model_rollback(request: HtmxHttpRequest, name: str) -> HttpResponse:
+def model_rollback(request: HtmxHttpRequest, name: str) -> HttpResponseBase:
     if (denied := _admin_only(request)) is not None:
         return denied
     try:

@@ -111,14 +111,13 @@ def import_detail(request: HtmxHttpRequest, pk: str) -> HttpResponse:
 
 
 @staff_required
-def import_rejects(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+def import_rejects(request: HtmxHttpRequest, pk: str) -> FileResponse:
     job = ImportJob.objects.filter(pk=pk).only("rejects", "filename").first()
     if job is None or not job.rejects:
         raise Http404("No rejects for this import")
     # Streamed as it decompresses (the rejects of a large file can be large).
     stream = gzip.GzipFile(fileobj=io.BytesIO(bytes(job.rejects)), mode="rb")
     response = FileResponse(stream, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True, filename=_download_name(job.filename)
-    )
+    disposition = content_disposition_header(as_attachment=True, filename=_download_name(job.filename))
+    response["Content-Disposition"] = disposition or "attachment"
     return response

@@ -10,7 +10,7 @@ from predictions.ml.embedding import EMBEDDING_DIM
 from predictions.serializers import ModelChoiceSerializer
 from records.models import Record
 from records.selectors import DEFAULT_ORDERING, MAX_K, MAX_PAGE_SIZE, ORDERINGS, RecordFilters
-from riskengine.api.serializers import BoundedDateTimeField
+from riskengine.api.serializers import BoundedDateTimeField, StrictSerializer
 
 # Largest magnitude of a query vector's component (embeddings are unit vectors).
 VECTOR_LIMIT = 1e6
@@ -165,6 +165,6 @@ class NearestQuerySerializer(ModelChoiceSerializer):
         return attrs
 
 
-class OutcomeSerializer(serializers.Serializer[dict]):
+class OutcomeSerializer(StrictSerializer):
     outcome = serializers.BooleanField()
     observed_at = BoundedDateTimeField(required=False, allow_null=True, default=None)

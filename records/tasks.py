@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import threading
 from datetime import timedelta
+from functools import partial
 from typing import IO, Any
 
 from django.conf import settings
@@ -185,6 +186,6 @@ def import_jobs_reap(*, now: Any = None) -> int:
             else:
                 updated = stale.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED)
                 if updated:
-                    transaction.on_commit(lambda pk=str(job.pk): run_import.enqueue(pk))
+                    transaction.on_commit(partial(run_import.enqueue, str(job.pk)))
         reaped += updated
     return reaped

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django_htmx.middleware import HtmxDetails
 
 
@@ -21,7 +22,7 @@ class HtmxHttpRequest(HttpRequest):
 LABEL_COLOURS = ["emerald", "amber", "rose", "fuchsia", "violet"]
 
 
-def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def staff_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Every page needs a logged-in staff user; anyone else goes to the login page.
 
     For an htmx request the redirect is done by htmx itself (HX-Redirect), so the login page does not
@@ -29,7 +30,7 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     """
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if user.is_authenticated and user.is_active and user.is_staff:
             return view(request, *args, **kwargs)

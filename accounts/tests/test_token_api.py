@@ -80,3 +80,11 @@ def test_failed_refreshes_are_limited_per_address(api_client, settings):
         api_client.post("/api/token/refresh/", {"refresh": "not-a-token"}, format="json").status_code for _ in range(3)
     ]
     assert statuses == [401, 401, 429]
+
+
+@pytest.mark.django_db
+def test_an_unknown_field_in_a_token_request_is_a_400_naming_it(api_client, api_user):
+    body = {"username": api_user.username, "password": PASSWORD, "remember_me": True}
+    response = api_client.post("/api/token/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"remember_me": "Unknown field."}

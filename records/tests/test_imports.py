@@ -27,6 +27,7 @@ def _run(job: ImportJob) -> ImportJob:
 
 
 def _rejects(job: ImportJob) -> list[dict[str, str]]:
+    assert job.rejects is not None
     return list(csv.DictReader(io.StringIO(gzip.decompress(bytes(job.rejects)).decode())))
 
 

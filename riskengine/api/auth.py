@@ -16,6 +16,7 @@ from rest_framework_simplejwt import views as jwt_views
 from accounts.login_limits import LoginThrottled, login_attempt_begin, login_attempt_succeeded
 from predictions import api_docs
 from riskengine.api.errors import ApiError
+from riskengine.api.serializers import StrictMixin
 from riskengine.net import client_address
 
 
@@ -31,7 +32,15 @@ def _limited(request: Request, username: str, scope: str, post: Any) -> Response
     return response
 
 
-class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
+class TokenObtainSerializer(StrictMixin, jwt_serializers.TokenObtainPairSerializer):
+    pass
+
+
+class TokenVerifySerializer(StrictMixin, jwt_serializers.TokenVerifySerializer):
+    pass
+
+
+class TokenRefreshSerializer(StrictMixin, jwt_serializers.TokenRefreshSerializer):
     """A refresh token whose user has been deleted is refused like one of a deactivated user."""
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
@@ -77,6 +86,8 @@ _INVALID = api_docs.error_response(
     )
 )
 class TokenObtainView(jwt_views.TokenObtainPairView):
+    serializer_class = TokenObtainSerializer
+
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = request.data
         username = data.get("username") if isinstance(data, dict) else None
@@ -112,4 +123,4 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
     )
 )
 class TokenVerifyView(jwt_views.TokenVerifyView):
-    pass
+    serializer_class = TokenVerifySerializer

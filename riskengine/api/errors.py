@@ -115,9 +115,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
-    response = drf_exception_handler(exc, context)
-    if response is None:
+    handled = drf_exception_handler(exc, context)
+    if handled is None:
         return None
+    response = handled
     code = _CODES.get(response.status_code, "error")
     detail = getattr(exc, "detail", None)
     if isinstance(exc, exceptions.ValidationError):

@@ -52,6 +52,8 @@ def string_constraints(result: dict[str, Any], generator: Any, request: Any, pub
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request"):
             visit(component)
+            if component.get("type") == "object":  # every request serializer is strict (StrictMixin)
+                component.setdefault("additionalProperties", False)
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):

@@ -33,12 +33,20 @@ class BoundedDateTimeField(serializers.DateTimeField):
         return parsed
 
 
-class StrictSerializer(serializers.Serializer[dict]):
-    """Refuses keys it does not define: a misspelt field is a 400 naming it, not silently ignored."""
+class StrictMixin:
+    """Refuses keys a serializer does not define: a misspelt field is a 400 naming it, not silently
+    ignored. Every request body is strict, and the schema says so (``additionalProperties: false``,
+    riskengine.api.schema.string_constraints)."""
+
+    fields: Any
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, Mapping):
             unknown = sorted(str(key) for key in data if key not in self.fields)
             if unknown:
                 raise serializers.ValidationError({key[:100]: ["Unknown field."] for key in unknown[:20]})
-        return super().to_internal_value(data)
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class StrictSerializer(StrictMixin, serializers.Serializer[dict]):
+    """A serializer with :class:`StrictMixin`."""

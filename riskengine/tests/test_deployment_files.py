@@ -14,7 +14,22 @@ def _compose() -> dict:
 
 def test_compose_has_db_api_and_worker():
     services = _compose()["services"]
-    assert set(services) == {"db", "api", "worker"}
+    assert set(services) == {"db", "api", "worker", "prometheus"}
+    assert services["prometheus"]["profiles"] == ["monitoring"]  # only with --profile monitoring
+
+
+def test_compose_runs_production_settings_and_prometheus_scrapes_with_the_token():
+    compose = _compose()
+    for name in ("api", "worker"):
+        environment = compose["services"][name]["environment"]
+        assert environment["DEBUG"] == "0" and environment["RISKENGINE_ENV_FILE"] == "none"
+    prometheus = compose["services"]["prometheus"]
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    assert "METRICS_TOKEN" in prometheus["environment"]
+    job = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())["scrape_configs"][0]
+    assert job["metrics_path"] == "/metrics" and job["authorization"]["type"] == "Bearer"
+    assert job["authorization"]["credentials_file"] in " ".join(prometheus["command"])
+    assert job["static_configs"][0]["targets"] == ["api:8000"]
 
 
 def test_compose_db_uses_pgvector_with_healthcheck_and_named_volume():

@@ -49,7 +49,7 @@ def test_a_generated_client_does_every_core_call(live_server, demo_model, embedd
         importlib.import_module(f"riskengine_client.api.{name}")
 
     anonymous = client_module.Client(base_url=live_server.url)
-    body = models.TokenObtainPairRequest(username=api_user.username, password=PASSWORD)
+    body = models.TokenObtainRequest(username=api_user.username, password=PASSWORD)
     tokens = api.token.token_create.sync(client=anonymous, body=body)
     assert isinstance(tokens, models.TokenPair) and tokens.access and tokens.refresh
 

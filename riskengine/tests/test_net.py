@@ -1,5 +1,7 @@
 """The client address: X-Forwarded-For is believed only as far as TRUSTED_PROXIES says."""
 
+from typing import Any
+
 import pytest
 from django.test import RequestFactory
 
@@ -7,7 +9,7 @@ from riskengine.net import client_address, parse_trusted_proxies
 
 
 def _request(remote: str, forwarded: str | None = None):
-    extra = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
+    extra: dict[str, Any] = {"HTTP_X_FORWARDED_FOR": forwarded} if forwarded is not None else {}
     return RequestFactory().get("/", REMOTE_ADDR=remote, **extra)
 
 
