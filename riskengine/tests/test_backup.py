@@ -27,7 +27,7 @@ def _counts(cursor) -> dict[str, int]:
     tables = [row[0] for row in cursor.fetchall()]
     counts = {}
     for table in tables:
-        cursor.execute(f'SELECT count(*) FROM "{table}"')  # names from the catalogue
+        cursor.execute(f'SELECT count(*) FROM "{table}"')  # noqa: S608 - names from the catalogue
         counts[table] = cursor.fetchone()[0]
     return counts
 
