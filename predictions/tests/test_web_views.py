@@ -64,9 +64,9 @@ def test_anonymous_users_are_sent_to_login(client, db, url):
 
 
 @pytest.mark.parametrize("url", ["/", "/models/", "/records/"])
-def test_non_staff_users_are_sent_to_login(client, api_user, url):
+def test_non_staff_users_are_refused_not_looped_through_the_login(client, api_user, url):
     client.force_login(api_user)
-    assert client.get(url).status_code == 302
+    assert client.get(url).status_code == 403  # a redirect to the login page would send them straight back
 
 
 def test_the_registry_page_full_and_fragment(client, staff_user, demo_model):
@@ -106,3 +106,14 @@ def test_login_and_logout(client, staff_user):
     assert response.status_code == 302 and response["Location"] == "/"
     assert client.post("/accounts/logout/").status_code == 302
     assert client.get("/").status_code == 302
+
+
+@pytest.mark.parametrize("word", ["yes", "No"])
+def test_the_form_takes_a_booleans_training_words(client, staff_user, demo_model, embedder, german_credit_row, word):
+    from records.models import Record
+
+    client.force_login(staff_user)
+    data = {**_form(german_credit_row), "foreign_worker": word}
+    html = client.post("/", data, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="risk-score"' in html, html[:2000]
+    assert Record.objects.get().features_json["foreign_worker"] is (word == "yes")
