@@ -46,7 +46,7 @@ install-dev: $(DEV_STAMP)
 # The local settings file: debug on, random keys; written once, never overwritten. It lets every
 # README command run in a new shell (real environment variables still win).
 .env:
-	$(PYTHON) -m riskengine.local_env .env
+	$(PYTHON) -m core.local_env .env
 
 # A background-task worker (CSV imports) runs beside the web server and stops with it.
 run: install .env
@@ -92,16 +92,16 @@ css:
 test: lint typecheck deploy-check pytest
 
 stop: install
-	$(PY) -m riskengine.embedded_pg stop
+	$(PY) -m core.embedded_pg stop
 
 # pg_dump -Fc of the database (embedded or DATABASE_URL) under RISKENGINE_DATA_DIR/backups/, and a
 # restore of one into an empty database (docs/operations.md has the drill).
 backup: install
-	$(PY) -m riskengine.backup create
+	$(PY) -m core.backup create
 
 restore: install
 	@[ -n "$(FILE)" ] || { echo "usage: make restore FILE=.data/backups/riskengine-....dump" >&2; exit 2; }
-	$(PY) -m riskengine.backup restore "$(FILE)"
+	$(PY) -m core.backup restore "$(FILE)"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

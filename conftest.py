@@ -130,7 +130,7 @@ def german_credit_row():
 @pytest.fixture(scope="session")
 def embedder():
     """The real embedding model (exported to ONNX once, then cached under RISKENGINE_DATA_DIR)."""
-    from predictions.embedder import embedder_get
+    from predictions.embedding_runtime import embedder_get
 
     return embedder_get()
 
@@ -193,7 +193,7 @@ def make_records(demo_model, embedder, german_credit_trained, german_rows):
     from predictions.ml.features import decode_row, encode_frame
     from predictions.selectors import loaded_model_get
     from records.models import Record
-    from records.services import records_predict
+    from records.prediction import prediction_create
 
     schema = german_credit_trained.schema
     encoded = encode_frame(german_rows.drop(columns=["creditability"]), schema)
@@ -201,10 +201,10 @@ def make_records(demo_model, embedder, german_credit_trained, german_rows):
     def make(n, *, user=None, start=0, model_name="credit"):
         model = loaded_model_get(name=model_name)
         items = [decode_row(schema, encoded[(start + i) % len(encoded)]) for i in range(n)]
-        scored = records_predict(model=model, items=items, created_by=user)
+        created = prediction_create(model=model, items=items, created_by=user)
         base = timezone.now() - timedelta(hours=n + start)
-        for i, s in enumerate(scored):
-            Record.objects.filter(pk=s.record.pk).update(timestamp=base + timedelta(hours=i))
-        return list(Record.objects.filter(pk__in=[s.record.pk for s in scored]).order_by("timestamp"))
+        for i, record in enumerate(created):
+            Record.objects.filter(pk=record.pk).update(timestamp=base + timedelta(hours=i))
+        return list(Record.objects.filter(pk__in=[record.pk for record in created]).order_by("timestamp"))
 
     return make

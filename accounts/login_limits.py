@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.throttling import count_at, counter_key
+from core.errors import ApplicationError
 
 WINDOW_SECONDS = 15 * 60
 
@@ -31,12 +32,14 @@ def username_normalise(username: str) -> str:
     return unicodedata.normalize("NFKC", username).strip().casefold()[:150]
 
 
-class LoginThrottled(Exception):
+class LoginThrottled(ApplicationError):
     """Too many failed attempts; ``retry_after`` is in seconds."""
 
+    code = "throttled"
+    status = 429
+
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Too many failed attempts. Try again in {retry_after} seconds.")
-        self.retry_after = retry_after
+        super().__init__(f"Too many failed attempts. Try again in {retry_after} seconds.", retry_after=retry_after)
 
 
 @dataclass(frozen=True)

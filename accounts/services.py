@@ -7,7 +7,6 @@ import hmac
 import secrets
 import time
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,11 +21,6 @@ _CACHE_MAX_ENTRIES = 10_000
 
 # Accepted keys, by digest: (monotonic expiry, key). Per process; see api_key_authenticate.
 _accepted: dict[str, tuple[float, ApiKey]] = {}
-
-
-def user_or_none(user: Any) -> Any:
-    """The user to store as an author: None for anonymous requests and system jobs."""
-    return user if user is not None and user.is_authenticated else None
 
 
 def _digest(key: str) -> str:

@@ -26,7 +26,7 @@ from django.db import connection
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
-from riskengine.net import client_address
+from core.net import client_address
 
 _UPSERT = """
 INSERT INTO accounts_throttlecounter (key, window_start, count) VALUES (%s, %s, %s)

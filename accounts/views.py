@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 
 from accounts.login_limits import LoginThrottled, login_attempt_begin, login_attempt_succeeded
-from riskengine.net import client_address
+from core.net import client_address
 
 
 class StaffAuthenticationForm(AuthenticationForm):

@@ -50,7 +50,7 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from predictions.embedder import embedder_get
+    from predictions.embedding_runtime import embedder_get
     from predictions.ml.embedding import render_text
     from predictions.ml.features import decode_row, encode_frame
     from predictions.ml.training import read_training_csv

@@ -58,8 +58,8 @@ def main() -> None:
     from rest_framework_simplejwt.tokens import AccessToken
 
     from accounts.services import api_key_create
+    from core.embedded_pg import ensure_server, pgdata_path, stop_server
     from records.models import Record
-    from riskengine.embedded_pg import ensure_server, pgdata_path, stop_server
 
     api_key, key = api_key_create(name=f"bench-load-{uuid.uuid4().hex[:6]}")
     staff, _ = get_user_model().objects.get_or_create(username="bench-reader", defaults={"is_staff": True})

@@ -56,7 +56,7 @@ def main() -> None:
     from django.conf import settings
 
     from accounts.services import api_key_create
-    from predictions.embedder import embed_rows, embedder_get
+    from predictions.embedding_runtime import embed_rows, embedder_get
     from predictions.inference import inference_predict, inference_validate
     from predictions.ml.features import decode_row, encode_frame
     from predictions.ml.training import read_training_csv

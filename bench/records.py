@@ -49,7 +49,7 @@ def _generate_and_copy(n: int, chunk: int = 50_000) -> tuple[np.ndarray, np.ndar
     from django.db import connection
     from pgvector.psycopg import register_vector
 
-    from predictions.embedder import embedder_get
+    from predictions.embedding_runtime import embedder_get
     from predictions.ml.embedding import render_text
     from predictions.ml.features import decode_row, encode_frame
     from predictions.ml.training import read_training_csv

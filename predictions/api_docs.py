@@ -1,4 +1,4 @@
-"""OpenAPI documentation pieces shared by the API views: error responses and examples."""
+"""OpenAPI documentation of the registry's models: the example applicant and each version's bodies."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
 from predictions.ml.features import feature_json_schema, schema_from_dicts
-from predictions.serializers import ErrorSerializer
 
 EXAMPLE_FEATURES = {
     "status_of_existing_checking_account": "... < 0 DM",
@@ -34,72 +32,6 @@ EXAMPLE_FEATURES = {
     "telephone": "yes, registered under the customers name",
     "foreign_worker": True,
 }
-
-
-def _error(code: str, message: str, fields: dict[str, str] | None = None) -> dict:
-    body: dict = {"error": {"code": code, "message": message}, "request_id": "3f1c2a9b8d7e4f60a1b2c3d4e5f60718"}
-    if fields:
-        body["error"]["fields"] = fields
-    return body
-
-
-def error_response(
-    status: int, description: str, code: str, message: str, fields: dict | None = None
-) -> OpenApiResponse:
-    return OpenApiResponse(
-        response=ErrorSerializer,
-        description=description,
-        examples=[
-            OpenApiExample(
-                f"{status} {code}", value=_error(code, message, fields), response_only=True, status_codes=[str(status)]
-            )
-        ],
-    )
-
-
-UNAUTHENTICATED = error_response(
-    401, "No or bad credentials", "not_authenticated", "Authentication credentials were not provided."
-)
-NOT_FOUND = error_response(404, "Unknown model, version or record", "model_not_found", "model 'fraud' does not exist")
-TOO_LARGE = error_response(
-    413, "Body over MAX_BODY_BYTES", "too_large", "The request body is 9000000 bytes; the limit is 4194304 bytes."
-)
-UNSUPPORTED = error_response(
-    415, "Not application/json", "unsupported_media_type", 'Unsupported media type "text/plain" in request.'
-)
-CONFLICT = error_response(
-    422,
-    "Idempotency-Key reused with a different body",
-    "idempotency_key_reused",
-    "This Idempotency-Key was used with a different request body.",
-)
-THROTTLED = error_response(
-    429, "Too many requests (see Retry-After)", "throttled", "Request was throttled. Expected available in 12 seconds."
-)
-INVALID = error_response(
-    400,
-    "Malformed JSON, bad fields, or invalid features (each named)",
-    "invalid_features",
-    "2 invalid features; nothing was stored.",
-    {
-        "features.age_in_years": "This feature is required.",
-        "features.purpose": "Unknown category 'yacht'; expected one of: ...",
-    },
-)
-MAX_IDEMPOTENCY_KEY = 255  # IdempotencyKey.key's length
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    name="Idempotency-Key",
-    type={"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY, "pattern": r"\S"},
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="Same key + same body from the same client within 24 h replays the first response (no new record).",
-)
-REQUEST_ID_HEADER = OpenApiParameter(
-    name="X-Request-ID",
-    location=OpenApiParameter.HEADER,
-    required=False,
-    description="Your request id (8-128 of A-Z a-z 0-9 . _ : -); otherwise one is generated. Echoed on every response.",
-)
 
 
 def _closed(properties: dict[str, Any], required: list[str], title: str) -> dict[str, Any]:

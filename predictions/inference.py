@@ -5,21 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from core.errors import ApplicationError
 from predictions.ml.features import validate_features
 from predictions.ml.scoring import Prediction
 from predictions.selectors import LoadedModel
 
 
-class FeatureValidationError(Exception):
-    """Per-field problems with one input (``errors``) or with items of a batch (``item_errors``)."""
+class FeatureValidationError(ApplicationError):
+    """Per-field problems with one input (``errors``) or with items of a batch (``item_errors``);
+    ``fields`` names each as ``features.<name>`` or ``items[<i>].features.<name>``."""
+
+    code = "invalid_features"
 
     def __init__(
         self, errors: dict[str, str] | None = None, item_errors: dict[int, dict[str, str]] | None = None
     ) -> None:
         self.errors = errors or {}
         self.item_errors = item_errors or {}
-        count = len(self.errors) or sum(len(e) for e in self.item_errors.values())
-        super().__init__(f"{count} invalid feature value(s)")
+        fields = {f"features.{name}": message for name, message in self.errors.items()}
+        for index, problems in sorted(self.item_errors.items()):
+            fields.update({f"items[{index}].features.{name}": message for name, message in problems.items()})
+        noun = "feature" if self.errors else "item"
+        count = len(self.errors) or len(self.item_errors)
+        super().__init__(f"{count} invalid {noun}{'s' if count != 1 else ''}; nothing was stored.", fields=fields)
 
 
 def inference_validate(*, model: LoadedModel, features: Any) -> dict[str, Any]:

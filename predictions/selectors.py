@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db.models import QuerySet
 
+from core.errors import ApplicationError
 from predictions.models import ModelVersion
 
 if TYPE_CHECKING:  # the ML stack is imported on first load, not at start-up
@@ -25,8 +26,11 @@ if TYPE_CHECKING:  # the ML stack is imported on first load, not at start-up
     from predictions.ml.scoring import ScoringModel
 
 
-class ModelNotFound(Exception):
+class ModelNotFound(ApplicationError):
     """No such model name, version, or no production version; the message is fit for a user."""
+
+    code = "model_not_found"
+    status = 404
 
 
 @dataclass

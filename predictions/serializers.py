@@ -5,8 +5,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from core.api.serializers import StrictSerializer
 from predictions.models import ModelVersion
-from riskengine.api.serializers import StrictSerializer
 
 
 class FeatureSchemaField(serializers.JSONField):
@@ -136,24 +136,6 @@ class BatchPredictionSerializer(serializers.Serializer[dict]):
     model_id = serializers.CharField()
     request_id = serializers.CharField()
     results = PredictionSerializer(many=True)
-
-
-class ErrorDetailSerializer(serializers.Serializer[dict]):
-    """``{"code", "message", "fields"?}``; "fields" would shadow Serializer.fields, hence get_fields."""
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        return {
-            "code": serializers.CharField(),
-            "message": serializers.CharField(),
-            "fields": serializers.DictField(
-                child=serializers.CharField(), required=False, help_text="Field path -> what is wrong with it"
-            ),
-        }
-
-
-class ErrorSerializer(serializers.Serializer[dict]):
-    error = ErrorDetailSerializer()
-    request_id = serializers.CharField()
 
 
 @extend_schema_serializer(many=False)  # a wrapper object, not a list of them

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from accounts.services import user_or_none
+from core.errors import ApplicationError
+from core.principal import Principal, user_or_none
 from predictions.models import ModelVersion, PromotionEvent, default_label_bands
 
 if TYPE_CHECKING:
@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 DEMO_MODEL_NAME = "credit"
 
 
-class RegistryError(Exception):
+class RegistryError(ApplicationError):
     """A registry operation that cannot be done; the message is fit for a user."""
+
+    code = "registry_conflict"
+    status = 409
 
 
 def model_version_register(
@@ -35,7 +38,7 @@ def model_version_register(
     embedder: str = ModelVersion.Embedder.TEXT,
     label_bands: list[dict[str, Any]] | None = None,
     notes: str = "",
-    created_by: AbstractBaseUser | None = None,
+    created_by: Principal | None = None,
 ) -> ModelVersion:
     """Store a trained model as the next version of ``name`` (status staging)."""
     from predictions.ml.artifacts import dump_artifact, sha256_hex
@@ -85,7 +88,7 @@ def model_version_train(
     descriptions: dict[str, str] | None = None,
     embedder: str = ModelVersion.Embedder.TEXT,
     promote: bool = False,
-    created_by: AbstractBaseUser | None = None,
+    created_by: Principal | None = None,
 ) -> ModelVersion:
     """Train from a CSV and register (and optionally promote) the result. Raises TrainingError."""
     from predictions.ml.training import file_sha256, read_training_csv, train
@@ -109,7 +112,7 @@ def model_version_train(
 def model_version_promote(
     *,
     model_version: ModelVersion,
-    user: AbstractBaseUser | AnonymousUser | None = None,
+    user: Principal | None = None,
     action: str = PromotionEvent.Action.PROMOTE,
 ) -> ModelVersion:
     """Make ``model_version`` the production version of its name; the previous one is archived."""
@@ -141,7 +144,7 @@ def model_version_promote(
     return target
 
 
-def model_version_rollback(*, name: str, user: AbstractBaseUser | AnonymousUser | None = None) -> ModelVersion:
+def model_version_rollback(*, name: str, user: Principal | None = None) -> ModelVersion:
     """Return ``name`` to the production version it had before the current one."""
     with transaction.atomic():
         current = ModelVersion.objects.select_for_update().filter(name=name, status="production").first()

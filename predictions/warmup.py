@@ -14,7 +14,7 @@ def warm_up() -> None:
     """Load the embedder and every production model. A broken embedder fails start-up loudly."""
     if not settings.PRELOAD_MODELS:
         return
-    from predictions.embedder import embedder_get
+    from predictions.embedding_runtime import embedder_get
     from predictions.selectors import loaded_model_get, model_version_list_production
 
     embedder_get()
@@ -33,6 +33,6 @@ def warm_up() -> None:
 
 
 def after_fork() -> None:
-    from predictions.embedder import embedder_reset_after_fork
+    from predictions.embedding_runtime import embedder_reset_after_fork
 
     embedder_reset_after_fork()

@@ -20,7 +20,6 @@ import csv
 import gzip
 import hashlib
 import io
-import json
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
@@ -33,12 +32,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from predictions.embedder import embed_rows
+from core.api.serializers import EARLIEST, LATEST
+from core.canonical import canonical_sha256
+from core.errors import ApplicationError
+from predictions.embedding_runtime import embed_rows
 from predictions.inference import inference_predict
 from predictions.ml.features import coerce_text_features, validate_features
 from predictions.selectors import LoadedModel
 from records.models import Record
-from riskengine.api.serializers import EARLIEST, LATEST
 
 DEFAULT_BATCH_SIZE = 1000
 REASON_COLUMN = "reason"
@@ -47,8 +48,10 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _NOT_UTF8 = "the row has bytes that are not UTF-8 (save the file as UTF-8)"
 
 
-class BackfillError(ValueError):
+class BackfillError(ApplicationError, ValueError):
     """The file cannot be imported (any further); the message is fit for a user."""
+
+    code = "invalid_file"
 
 
 @dataclass
@@ -109,8 +112,7 @@ class _Source:
 
 
 def fingerprint(model_pk: int, values: dict[str, Any], source_timestamp: str) -> str:
-    canonical = json.dumps([model_pk, values, source_timestamp], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return canonical_sha256([model_pk, values, source_timestamp])
 
 
 def _copy_fingerprint(base: str, copy: int) -> str:
@@ -119,7 +121,7 @@ def _copy_fingerprint(base: str, copy: int) -> str:
 
 
 def _id_fingerprint(model_pk: int, key: str) -> str:
-    return hashlib.sha256(json.dumps([model_pk, "id", key], separators=(",", ":")).encode()).hexdigest()
+    return canonical_sha256([model_pk, "id", key])
 
 
 def _parse_timestamp(raw: str) -> datetime | None:

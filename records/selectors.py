@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core import signing
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
 from pgvector.django import CosineDistance
 
+from core.errors import ApplicationError
+from core.principal import Principal
 from records.models import Record
 
 ORDERINGS = {"-timestamp": ("timestamp", True), "timestamp": ("timestamp", False),
@@ -24,8 +25,14 @@ MAX_PAGE_SIZE = 200
 MAX_K = 100
 
 
-class InvalidCursor(ValueError):
-    pass
+class InvalidCursor(ApplicationError, ValueError):
+    """A cursor this service did not issue (or for another ordering): a 400 naming it."""
+
+    code = "invalid"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("The request has invalid fields.", fields={"cursor": "Invalid cursor."})
+        self.reason = reason
 
 
 @dataclass
@@ -41,7 +48,7 @@ class RecordFilters:
     outcome: bool | None = None
 
 
-def record_visible_to(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Record]:
+def record_visible_to(*, user: Principal) -> QuerySet[Record]:
     """Staff see every record; any other client only the records it created."""
     queryset = Record.objects.all()
     if not getattr(user, "is_staff", False):
@@ -99,11 +106,11 @@ def _apply_filters(queryset: QuerySet[Record], filters: RecordFilters) -> QueryS
     return queryset
 
 
-def record_list(*, user: AbstractBaseUser | AnonymousUser, filters: RecordFilters) -> QuerySet[Record]:
+def record_list(*, user: Principal, filters: RecordFilters) -> QuerySet[Record]:
     return _apply_filters(record_visible_to(user=user), filters)
 
 
-def record_get(*, user: AbstractBaseUser | AnonymousUser, record_id: Any) -> Record | None:
+def record_get(*, user: Principal, record_id: Any) -> Record | None:
     try:
         pk = uuid.UUID(str(record_id))
     except ValueError:
@@ -201,7 +208,7 @@ class Neighbour:
 
 def record_list_similar(
     *,
-    user: AbstractBaseUser | AnonymousUser,
+    user: Principal,
     vector: np.ndarray | list[float],
     model_version_id: int | None,
     k: int,
@@ -228,7 +235,7 @@ def record_list_similar(
         .only("id", "timestamp", "model_id", "risk_score", "risk_label", "outcome")
         .order_by("distance")[:k]
     )
-    alias = queryset.db  # the read replica when one is configured (riskengine.db.router)
+    alias = queryset.db  # the read replica when one is configured (core.db.router)
     with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
         cursor.execute(f"SET LOCAL hnsw.ef_search = {int(max(ef_search, k))}")
         cursor.execute("SET LOCAL hnsw.iterative_scan = 'relaxed_order'")

@@ -6,11 +6,11 @@ import numpy as np
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from core.api.serializers import BoundedDateTimeField, StrictSerializer
 from predictions.ml.embedding import EMBEDDING_DIM
 from predictions.serializers import ModelChoiceSerializer
 from records.models import Record
 from records.selectors import DEFAULT_ORDERING, MAX_K, MAX_PAGE_SIZE, ORDERINGS, RecordFilters
-from riskengine.api.serializers import BoundedDateTimeField, StrictSerializer
 
 # Largest magnitude of a query vector's component (embeddings are unit vectors).
 VECTOR_LIMIT = 1e6

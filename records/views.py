@@ -1,270 +1,371 @@
+"""HTML pages: the predict form (built from the model's schema), the records dashboard (filters,
+charts, paging), record detail, similar cases, outcomes, and CSV imports."""
+
 from __future__ import annotations
 
+import gzip
+import io
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
-from rest_framework import viewsets
-from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.request import Request
-from rest_framework.response import Response
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, QueryDict
+from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_http_methods, require_POST
 
-from predictions import api_docs
-from predictions.embedder import embed_rows
-from predictions.inference import inference_validate
-from predictions.views import model_request
-from records.models import Record
-from records.selectors import (
-    MAX_K,
-    MAX_PAGE_SIZE,
-    InvalidCursor,
-    record_get,
-    record_list,
-    record_list_similar,
-    record_page,
-)
-from records.serializers import (
-    NearestParamsSerializer,
-    NearestQuerySerializer,
-    NearestResultSerializer,
-    OutcomeSerializer,
-    RecordDetailSerializer,
-    RecordFilterSerializer,
-    RecordListParamsSerializer,
-    RecordPageSerializer,
-    RecordSummarySerializer,
-)
-from records.services import record_set_outcome
-from riskengine.api.errors import ApiError
-from riskengine.api.serializers import DATE_TIME_SCHEMA
+from core.logging import request_id_var
+from core.web import HtmxHttpRequest, label_colour, staff_required
+from predictions import selectors as model_selectors
+from predictions.inference import FeatureValidationError
+from predictions.ml.features import coerce_text_features, validate_features
+from records.charts import daily_volume, score_histogram
+from records.forms import ImportForm
+from records.models import ImportJob
+from records.prediction import prediction_create_one
+from records.selectors import InvalidCursor, RecordFilters, record_get, record_list, record_list_similar, record_page
+from records.serializers import RecordListParamsSerializer
+from records.services import import_job_create, record_set_outcome
+from records.tasks import import_jobs_reap
 
-_NAME = {"type": "string", "minLength": 1, "maxLength": 64}
-_SCORE = {"type": "number", "minimum": 0, "maximum": 1}
-_TIME = DATE_TIME_SCHEMA
-FILTER_PARAMETERS = [
-    OpenApiParameter("model", _NAME, description="Model name"),
-    OpenApiParameter(
-        "model_id", {"type": "string", "minLength": 1, "maxLength": 96}, description="Exact version, name@version"
-    ),
-    OpenApiParameter(
-        "risk_label",
-        {"type": "array", "items": {"type": "string", "maxLength": 32}},
-        description="Repeat (or comma-separate) for several labels",
-    ),
-    OpenApiParameter("score_min", _SCORE, description="Inclusive"),
-    OpenApiParameter("score_max", _SCORE, description="Inclusive; not below score_min (400)"),
-    OpenApiParameter("created_after", _TIME, description="ISO 8601, inclusive"),
-    OpenApiParameter("created_before", _TIME, description="ISO 8601, exclusive; later than created_after (400)"),
-    OpenApiParameter("has_outcome", bool),
-    OpenApiParameter("outcome", bool),
-]
-RECORD_NOT_FOUND = api_docs.error_response(404, "No such record (or not yours)", "not_found", "Not found.")
-BAD_PARAMETER = api_docs.error_response(
-    400,
-    "A bad query parameter, named",
-    "invalid",
-    "The request has invalid fields.",
-    {"score_min": "A valid number is required."},
-)
+PAGE_SIZE = 25
+K_CHOICES = (5, 10, 20)
 
 
-def _params(serializer_class: Any, request: Request) -> Any:
-    serializer = serializer_class(data=RecordFilterSerializer.from_query(request.query_params))
-    serializer.is_valid(raise_exception=True)
-    return serializer
+def _known_labels() -> list[str]:
+    labels: list[str] = []
+    for version in model_selectors.model_version_list():
+        for band in version.label_bands or []:
+            if band["label"] not in labels:
+                labels.append(band["label"])
+    return labels or ["low", "medium", "high"]
 
 
-def _neighbours_body(model_id: str, neighbours: list[Any]) -> dict[str, Any]:
+def _query_without(query: QueryDict, *keys: str) -> str:
+    copy = query.copy()
+    for key in keys:
+        copy.pop(key, None)
+    return urlencode([(k, v) for k, values in copy.lists() for v in values if v != ""])
+
+
+def _dashboard_context(request: HtmxHttpRequest) -> dict[str, Any]:
+    query = request.GET
+    raw: dict[str, Any] = {k: query.get(k) for k in query if k != "risk_label" and query.get(k) != ""}
+    labels = [label for label in query.getlist("risk_label") if label]
+    if labels:
+        raw["risk_label"] = labels
+    # dates from <input type="date"> are plain dates: from the start of created_after's day to the end of
+    # created_before's day
+    for key, suffix in (("created_after", "T00:00:00Z"), ("created_before", "T23:59:59.999999Z")):
+        if key in raw and len(raw[key]) == 10:
+            raw[key] = raw[key] + suffix
+    raw.setdefault("page_size", PAGE_SIZE)
+    params = RecordListParamsSerializer(data=raw)
+    errors: dict[str, str] = {}
+    filters = RecordFilters()
+    data: dict[str, Any] = {"ordering": "-timestamp", "page_size": PAGE_SIZE}
+    if params.is_valid():
+        filters = params.to_filters()
+        data = params.validated_data
+    else:
+        errors = {key: " ".join(str(e) for e in value) if isinstance(value, list) else str(value)
+                  for key, value in params.errors.items()}  # fmt: skip
+    queryset = record_list(user=request.user, filters=filters)
+    try:
+        page = record_page(
+            queryset=queryset, ordering=data["ordering"], page_size=data["page_size"], cursor=data.get("cursor")
+        )
+    except InvalidCursor:
+        errors["cursor"] = "That page link has expired; showing the first page."
+        page = record_page(queryset=queryset, ordering=data["ordering"], page_size=data["page_size"])
+    all_labels = _known_labels()
+    colours = [(label, label_colour(label)) for label in all_labels]
+    base_query = _query_without(query, "cursor")
+
+    def link(cursor: str | None) -> str | None:
+        return f"?{base_query}&cursor={cursor}" if cursor else None
+
+    ordering = data["ordering"]
+    sort_links = {}
+    for field_name in ("timestamp", "risk_score"):
+        descending = f"-{field_name}"
+        target = field_name if ordering == descending else descending
+        sort_links[field_name] = {
+            "url": "?" + urlencode([*_pairs(query, "ordering", "cursor"), ("ordering", target)]),
+            "active": ordering.lstrip("-") == field_name,
+            "descending": ordering.startswith("-"),
+        }
     return {
-        "model_id": model_id,
-        "results": [
-            {
-                "id": str(n.record.id),
-                "distance": n.distance,
-                "risk_score": n.record.risk_score,
-                "risk_label": n.record.risk_label,
-                "outcome": n.record.outcome,
-                "timestamp": n.record.timestamp.isoformat().replace("+00:00", "Z"),
-            }
-            for n in neighbours
+        "records": [
+            {"record": r, "colour": label_colour(r.risk_label), "score_percent": round(100 * r.risk_score, 1)}
+            for r in page.records
         ],
+        "next_url": link(page.next_cursor),
+        "previous_url": link(page.previous_cursor),
+        "filters": {
+            "model": query.get("model", ""),
+            "risk_label": labels,
+            "score_min": query.get("score_min", ""),
+            "score_max": query.get("score_max", ""),
+            "created_after": query.get("created_after", ""),
+            "created_before": query.get("created_before", ""),
+            "ordering": ordering,
+        },
+        "errors": errors,
+        "models": sorted({v.name for v in model_selectors.model_version_list()}),
+        "labels": colours,
+        "histogram": score_histogram(queryset),
+        "volume": daily_volume(
+            queryset, colours, end=filters.created_before.date() if filters.created_before else None
+        ),
+        "sort": sort_links,
     }
 
 
-class RecordViewSet(viewsets.ViewSet):
-    """Stored predictions. Staff see all records; other clients only the records they created."""
+def _pairs(query: QueryDict, *skip: str) -> list[tuple[str, str]]:
+    return [(k, v) for k, values in query.lists() if k not in skip for v in values if v != ""]
 
-    permission_classes = [IsAuthenticated]
-    lookup_value_regex = r"[^/]+"
 
-    def _get(self, request: Request, pk: str) -> Record:
-        record = record_get(user=request.user, record_id=pk)
-        if record is None:
-            raise ApiError(status_code=404, code="not_found", message="Not found.")
-        return record
+@staff_required
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    context = _dashboard_context(request)
+    return render(request, "records/dashboard.html#results" if request.htmx else "records/dashboard.html", context)
 
-    @extend_schema(
-        parameters=[
-            *FILTER_PARAMETERS,
-            OpenApiParameter("ordering", str, enum=["-timestamp", "timestamp", "-risk_score", "risk_score"]),
-            OpenApiParameter(
-                "page_size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}, description="Default 50"
-            ),
-            OpenApiParameter(
-                "cursor",
-                {"type": "string", "minLength": 1, "maxLength": 500},
-                description="From a previous page's next/previous link; any other value is a 400",
-            ),
-        ],
-        responses={
-            200: RecordPageSerializer,
-            400: BAD_PARAMETER,
-            401: api_docs.UNAUTHENTICATED,
-            429: api_docs.THROTTLED,
-        },
-        examples=[
-            OpenApiExample(
-                "A page",
-                value={
-                    "next": "http://localhost:8000/api/records/?cursor=eyJvIjoiLXRpbWVzdGFtcCIs...",
-                    "previous": None,
-                    "results": [
-                        {
-                            "id": "0b6f8c52-3c1e-4c0e-9a51-5f0f4c9a7e21",
-                            "timestamp": "2026-11-27T10:00:00Z",
-                            "model_id": "credit@1",
-                            "risk_score": 0.71,
-                            "risk_label": "high",
-                            "outcome": None,
-                        }
-                    ],
-                },
-                response_only=True,
-            )
-        ],
-    )
-    def list(self, request: Request) -> Response:
-        params = _params(RecordListParamsSerializer, request)
-        data = params.validated_data
-        queryset = record_list(user=request.user, filters=params.to_filters())
-        try:
-            page = record_page(
-                queryset=queryset, ordering=data["ordering"], page_size=data["page_size"], cursor=data.get("cursor")
-            )
-        except InvalidCursor:
-            raise ApiError(
-                status_code=400,
-                code="invalid",
-                message="The request has invalid fields.",
-                fields={"cursor": "Invalid cursor."},
-            ) from None
 
-        def link(cursor: str | None) -> str | None:
-            if cursor is None:
-                return None
-            query = request.query_params.copy()
-            query["cursor"] = cursor
-            return request.build_absolute_uri(f"{request.path}?{urlencode(query, doseq=True)}")
+def _record_or_404(request: HtmxHttpRequest, pk: str) -> Any:
+    record = record_get(user=request.user, record_id=pk)
+    if record is None:
+        raise Http404("No such record")
+    return record
 
-        return Response(
-            {
-                "next": link(page.next_cursor),
-                "previous": link(page.previous_cursor),
-                "results": RecordSummarySerializer(page.records, many=True).data,
-            }
-        )
 
-    @extend_schema(responses={200: RecordDetailSerializer, 401: api_docs.UNAUTHENTICATED, 404: RECORD_NOT_FOUND})
-    def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(RecordDetailSerializer(self._get(request, pk)).data)
-
-    @extend_schema(
-        parameters=[
-            *FILTER_PARAMETERS,
-            OpenApiParameter("k", {"type": "integer", "minimum": 1, "maximum": MAX_K}, description="Default 10"),
-        ],
-        responses={
-            200: NearestResultSerializer,
-            400: BAD_PARAMETER,
-            401: api_docs.UNAUTHENTICATED,
-            404: RECORD_NOT_FOUND,
-        },
-    )
-    @action(detail=True, methods=["get"])
-    def nearest(self, request: Request, pk: str) -> Response:
-        """The k records most similar to this one (same model version, cosine distance), nearest first."""
-        record = self._get(request, pk)
-        params = _params(NearestParamsSerializer, request)
-        if record.embedding is None:
-            return Response({"model_id": record.model_id, "results": []})
+def _similar_context(request: HtmxHttpRequest, record: Any, k: int) -> dict[str, Any]:
+    neighbours = []
+    if record.embedding is not None:
         neighbours = record_list_similar(
             user=request.user,
             vector=np.asarray(record.embedding),
             model_version_id=record.model_version_id,
-            k=params.validated_data["k"],
-            filters=params.to_filters(),
+            k=k,
             exclude_id=record.pk,
         )
-        return Response(_neighbours_body(record.model_id, neighbours))
+    return {"record": record, "k": k, "k_choices": K_CHOICES, "similar": similar_rows(neighbours, None)}
 
-    @extend_schema(
-        operation_id="records_nearest_search",
-        request=NearestQuerySerializer,
-        responses={
-            200: NearestResultSerializer,
-            400: api_docs.INVALID,
-            401: api_docs.UNAUTHENTICATED,
-            404: api_docs.NOT_FOUND,
-        },
-        examples=[
-            OpenApiExample(
-                "Similar cases for features (not stored)",
-                value={"model": "credit", "features": api_docs.EXAMPLE_FEATURES, "k": 5},
-                request_only=True,
-            )
-        ],
-    )
-    @action(detail=False, methods=["post"], url_path="nearest")
-    def nearest_search(self, request: Request) -> Response:
-        """Records similar to a feature dict (embedded on the fly, not stored) or to a 384-d vector."""
-        data, model = model_request(NearestQuerySerializer, request)
-        if "features" in data:
-            row = inference_validate(model=model, features=data["features"])
-            vector = embed_rows(model=model, rows=[row])[0]
-        else:
-            vector = data["vector"]  # a unit vector (NearestQuerySerializer.validate_vector)
-        params = _params(NearestParamsSerializer, request)
-        neighbours = record_list_similar(
-            user=request.user, vector=vector, model_version_id=model.pk, k=data["k"], filters=params.to_filters()
-        )
-        return Response(_neighbours_body(model.model_id, neighbours))
 
-    @extend_schema(
-        request=OutcomeSerializer,
-        responses={
-            200: RecordDetailSerializer,
-            400: BAD_PARAMETER,
-            401: api_docs.UNAUTHENTICATED,
-            404: RECORD_NOT_FOUND,
-        },
-        examples=[
-            OpenApiExample(
-                "It defaulted", value={"outcome": True, "observed_at": "2027-03-01T00:00:00Z"}, request_only=True
-            )
-        ],
+def _detail_context(request: HtmxHttpRequest, record: Any) -> dict[str, Any]:
+    bands = record.model_version.label_bands
+    return {
+        "record": record,
+        "colour": label_colour(record.risk_label, bands),
+        "score_percent": round(100 * record.risk_score, 1),
+        "features": sorted(record.features_json.items()),
+        "drivers": driver_bars(record.drivers),
+        **_similar_context(request, record, K_CHOICES[0]),
+    }
+
+
+@staff_required
+def record_detail(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    """The record's page; for htmx, the content of the detail modal."""
+    context = _detail_context(request, _record_or_404(request, pk))
+    return render(request, "records/detail.html#detail" if request.htmx else "records/detail.html", context)
+
+
+@staff_required
+def record_similar(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    record = _record_or_404(request, pk)
+    try:
+        k = int(request.GET.get("k", K_CHOICES[0]))
+    except ValueError:
+        k = K_CHOICES[0]
+    k = min(max(k, 1), 100)
+    context = _similar_context(request, record, k)
+    if request.htmx:
+        return render(request, "records/detail.html#similar", context)
+    return render(request, "records/detail.html", {**_detail_context(request, record), **context})
+
+
+@staff_required
+@require_POST
+def record_outcome(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    record = _record_or_404(request, pk)
+    value = request.POST.get("outcome")
+    if value not in ("true", "false"):
+        return HttpResponseBadRequest("outcome must be true or false")
+    record = record_set_outcome(record=record, outcome=value == "true", user=request.user)
+    context = _detail_context(request, record)
+    return render(request, "records/detail.html#detail" if request.htmx else "records/detail.html", context)
+
+
+# --- the predict page ---------------------------------------------------------------------
+
+MAX_DRIVER_BARS = 12
+
+
+def _field(spec: Any, value: Any, error: str | None) -> dict[str, Any]:
+    field: dict[str, Any] = {
+        "name": spec.name,
+        "label": spec.name.replace("_", " ").capitalize(),
+        "type": spec.type,
+        "required": spec.required,
+        "help": spec.description,
+        "value": "" if value is None else value,
+        "error": error,
+    }
+    if spec.type in ("number", "integer"):
+        field["min"] = _number(spec.min)
+        field["max"] = _number(spec.max)
+        field["step"] = "1" if spec.type == "integer" else "any"
+    elif spec.type == "category":
+        field["choices"] = list(spec.choices)
+    return field
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _form_context(
+    model: model_selectors.LoadedModel | None, values: dict[str, Any], errors: dict[str, str]
+) -> dict[str, Any]:
+    fields = []
+    if model is not None:
+        fields = [_field(spec, values.get(spec.name), errors.get(spec.name)) for spec in model.schema]
+    return {"fields": fields, "errors": errors}
+
+
+def driver_bars(drivers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Horizontal bars: risk-raising (positive log-odds) and risk-lowering contributions, sorted."""
+    shown = drivers[:MAX_DRIVER_BARS]
+    rest = drivers[MAX_DRIVER_BARS:]
+    top = max((abs(d["contribution"]) for d in shown), default=0) or 1.0
+    bars = [
+        {
+            "feature": d["feature"].replace("_", " "),
+            "value": "—" if d["value"] is None else d["value"],
+            "contribution": d["contribution"],
+            "percent": round(50 * abs(d["contribution"]) / top, 2),
+            "raises": d["contribution"] > 0,
+        }
+        for d in shown
+    ]
+    return {"bars": bars, "rest": len(rest), "rest_total": sum(d["contribution"] for d in rest)}
+
+
+def similar_rows(neighbours: list[Any], bands: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": n.record.pk,
+            "score": n.record.risk_score,
+            "label": n.record.risk_label,
+            "colour": label_colour(n.record.risk_label, bands),
+            "outcome": n.record.outcome,
+            "timestamp": n.record.timestamp,
+            "similarity": 1 - n.distance,
+        }
+        for n in neighbours
+    ]
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def predict_page(request: HtmxHttpRequest) -> HttpResponse:
+    """GET: the page (or, for htmx, the form of the chosen model). POST: score, store, show the result."""
+    production = list(model_selectors.model_version_list_production())
+    names = [v.name for v in production]
+    source = request.POST if request.method == "POST" else request.GET
+    name = source.get("model") or (names[0] if names else None)
+    model = model_selectors.loaded_model_get(name=name) if name in names else None
+    context: dict[str, Any] = {"models": production, "selected": name, "model": model, "result": None}
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if request.method == "POST" and model is not None:
+        values = {spec.name: request.POST.get(spec.name, "") for spec in model.schema}
+        typed, errors = coerce_text_features(model.schema, values)
+        typed = {key: value for key, value in typed.items() if value is not None and key not in errors}
+        # every problem at once: text that is not a number, and what the schema itself refuses
+        errors = {**validate_features(model.schema, typed).errors, **errors}
+        if not errors:
+            try:
+                record = prediction_create_one(
+                    model=model, features=typed, request_id=request_id_var.get(), created_by=request.user
+                )
+            except FeatureValidationError as exc:
+                errors = exc.errors
+            else:
+                bands = model.scorer.label_bands
+                neighbours = record_list_similar(
+                    user=request.user,
+                    vector=np.asarray(record.embedding),
+                    model_version_id=record.model_version_id,
+                    k=5,
+                    exclude_id=record.pk,
+                )
+                context["result"] = {
+                    "record": record,
+                    "score_percent": round(100 * record.risk_score, 1),
+                    "colour": label_colour(record.risk_label, bands),
+                    "bands": [
+                        {"label": b["label"], "left": 100 * b["min"], "colour": label_colour(b["label"], bands)}
+                        for b in bands
+                    ],
+                    "drivers": driver_bars(record.drivers),
+                    "similar": similar_rows(neighbours, bands),
+                }
+    context.update(_form_context(model, values, errors))
+    return render(
+        request, "predictions/predict.html#workspace" if request.htmx else "predictions/predict.html", context
     )
-    @action(detail=True, methods=["post"])
-    def outcome(self, request: Request, pk: str) -> Response:
-        """Record what really happened (true: the risk materialised). Idempotent."""
-        record = self._get(request, pk)
-        serializer = OutcomeSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        record = record_set_outcome(
-            record=record,
-            outcome=serializer.validated_data["outcome"],
-            observed_at=serializer.validated_data.get("observed_at"),
-            user=request.user,
-        )
-        return Response(RecordDetailSerializer(record).data)
+
+
+# --- CSV imports -------------------------------------------------------------------------------
+
+
+def _download_name(filename: str) -> str:
+    """``<stem>.rejects.csv`` from the upload's name, with anything but safe characters replaced."""
+    stem = filename.removesuffix(".gz").removesuffix(".csv")
+    safe = re.sub(r"[^A-Za-z0-9._ -]+", "_", stem).strip(" .") or "import"
+    return f"{safe[:100]}.rejects.csv"
+
+
+_OPTIONS = ("model", "timestamp_column", "outcome_column", "outcome_positive", "outcome_negative", "id_column")
+
+
+@staff_required
+def import_page(request: HtmxHttpRequest) -> HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        job = import_job_create(upload=data["file"], options={k: data[k] for k in _OPTIONS}, user=request.user)
+        return redirect("import-detail", pk=job.pk)
+    import_jobs_reap()
+    jobs = ImportJob.objects.defer("data", "rejects")[:20]
+    return render(request, "records/import.html", {"form": form, "jobs": jobs})
+
+
+@staff_required
+def import_detail(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    import_jobs_reap()
+    job = ImportJob.objects.defer("data", "rejects").filter(pk=pk).first()
+    if job is None:
+        raise Http404("No such import")
+    context = {"job": job, "running": job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)}
+    return render(
+        request, "records/import_detail.html#progress" if request.htmx else "records/import_detail.html", context
+    )
+
+
+@staff_required
+def import_rejects(request: HtmxHttpRequest, pk: str) -> FileResponse:
+    job = ImportJob.objects.filter(pk=pk).only("rejects", "filename").first()
+    if job is None or not job.rejects:
+        raise Http404("No rejects for this import")
+    # Streamed as it decompresses (the rejects of a large file can be large).
+    stream = gzip.GzipFile(fileobj=io.BytesIO(bytes(job.rejects)), mode="rb")
+    response = FileResponse(stream, content_type="text/csv; charset=utf-8")
+    disposition = content_disposition_header(as_attachment=True, filename=_download_name(job.filename))
+    response["Content-Disposition"] = disposition or "attachment"
+    return response

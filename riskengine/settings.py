@@ -1,4 +1,4 @@
-"""Django settings for riskengine. Every value comes from the environment via ``riskengine.env``."""
+"""Django settings for riskengine. Every value comes from the environment via ``core.env``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from riskengine.env import env
-from riskengine.net import parse_networks, parse_trusted_proxies
+from core.env import env
+from core.net import parse_networks, parse_trusted_proxies
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -72,8 +72,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "riskengine.middleware.RequestIdMiddleware",
-    "riskengine.middleware.BodySizeLimitMiddleware",
+    "core.middleware.RequestIdMiddleware",
+    "core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -107,7 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "riskengine.web.navigation",
+                "core.web.navigation",
             ],
         },
     },
@@ -129,7 +129,7 @@ def _postgres(name: str, url: str) -> dict[str, Any]:
         raise ImproperlyConfigured(f"{name} is not a valid database URL: {exc}") from exc
     if parsed["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"{name} must point at PostgreSQL (with the pgvector extension available).")
-    return {**parsed, "ENGINE": "riskengine.db"}  # Django's backend with a cheaper health check
+    return {**parsed, "ENGINE": "core.db"}  # Django's backend with a cheaper health check
 
 
 if DATABASE_URL:
@@ -137,7 +137,7 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "riskengine.db",
+            "ENGINE": "core.db",
             "NAME": "riskengine",
             "USER": "postgres",
             "PASSWORD": "",
@@ -149,12 +149,12 @@ else:
         }
     }
 
-# Optional read replica (a streaming standby of the primary): riskengine.db.router sends the
+# Optional read replica (a streaming standby of the primary): core.db.router sends the
 # records' list, chart and k-NN reads there; writes and everything else stay on the primary.
 DATABASE_REPLICA_URL = env.string("DATABASE_REPLICA_URL", default="")
 if DATABASE_REPLICA_URL:
     DATABASES["replica"] = {**_postgres("DATABASE_REPLICA_URL", DATABASE_REPLICA_URL), "TEST": {"MIRROR": "default"}}
-DATABASE_ROUTERS = ["riskengine.db.router.ReadReplicaRouter"]
+DATABASE_ROUTERS = ["core.db.router.ReadReplicaRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -205,10 +205,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["riskengine.api.parsers.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.StrictJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.UserRateThrottle", "accounts.throttling.AnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": API_THROTTLE_RATE, "anon": API_ANON_THROTTLE_RATE},
-    "EXCEPTION_HANDLER": "riskengine.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "STRICT_JSON": True,
@@ -257,8 +257,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "riskengine.api.schema.document_error_responses",
-        "riskengine.api.schema.string_constraints",
+        "core.api.schema.document_error_responses",
+        "core.api.schema.string_constraints",
         "predictions.api_docs.registry_request_schemas",
     ],
 }
@@ -341,10 +341,10 @@ LOG_FORMAT = env.choice("LOG_FORMAT", ("text", "json"), default="text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "riskengine.logging.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "core.logging.RequestIdFilter"}},
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        "json": {"()": "riskengine.logging.JsonFormatter"},
+        "json": {"()": "core.logging.JsonFormatter"},
     },
     "handlers": {
         "console": {

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from core.errors import InternalError
+
 ARTIFACT_FORMAT = 1
 
 # Every type a riskengine artifact may contain. Anything else makes the artifact untrusted.
@@ -57,8 +59,10 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 
 
-class ArtifactError(ValueError):
+class ArtifactError(InternalError, ValueError):
     """The artifact is tampered with, corrupt, or contains types that are not trusted."""
+
+    code = "artifact_rejected"
 
 
 @dataclass

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from core.errors import InternalError
 from predictions.ml.features import FeatureSpec
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,10 @@ EXPORT_FORMAT = 1
 BACKENDS = ("onnx", "torch")
 
 
-class EmbedderError(RuntimeError):
+class EmbedderError(InternalError, RuntimeError):
     """The embedding model cannot be found, exported or loaded; the message says what to do."""
+
+    code = "embedder_unavailable"
 
 
 def format_value(value: Any) -> str:

@@ -24,12 +24,15 @@ from typing import Any, Protocol
 import numpy as np
 from sklearn.pipeline import Pipeline
 
+from core.errors import InternalError
 from predictions.ml.features import FeatureSpec, to_frame
 from predictions.ml.training import MISSING_CATEGORY
 
 
-class ExplainerMismatch(RuntimeError):
+class ExplainerMismatch(InternalError, RuntimeError):
     """The compiled model disagrees with the pipeline it was compiled from."""
+
+    code = "explainer_mismatch"
 
 
 @dataclass

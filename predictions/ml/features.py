@@ -14,6 +14,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from core.errors import ApplicationError
+
 FeatureType = Literal["number", "integer", "category", "boolean"]
 FEATURE_TYPES: tuple[str, ...] = ("number", "integer", "category", "boolean")
 
@@ -49,8 +51,10 @@ def _shown(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class SchemaError(ValueError):
+class SchemaError(ApplicationError, ValueError):
     """The training data cannot be turned into a feature schema."""
+
+    code = "invalid_schema"
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,17 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from core.errors import ApplicationError
 from predictions.ml.artifacts import Artifact, dump_artifact, load_artifact, sha256_hex
 from predictions.ml.explain import Explainer, build_explainer
 from predictions.ml.features import FeatureSpec, encode
 from predictions.ml.training import TrainedModel
 
 
-class BandsError(ValueError):
-    pass
+class BandsError(ApplicationError, ValueError):
+    """Label bands that do not cover [0, 1] in order."""
+
+    code = "invalid_bands"
 
 
 def check_label_bands(bands: Any) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from core.errors import ApplicationError
 from predictions.ml.features import FeatureSpec, SchemaError, encode_frame, infer_schema, to_frame
 
 ALGORITHMS = ("logistic", "hgb")
@@ -28,8 +29,10 @@ BACKGROUND_ROWS = 100
 MISSING_CATEGORY = "__missing__"
 
 
-class TrainingError(ValueError):
+class TrainingError(ApplicationError, ValueError):
     """The data cannot be used to train a model; the message is one line, fit for a user."""
+
+    code = "training_failed"
 
 
 @dataclass

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from predictions import embedder as embedder_module
+from predictions import embedding_runtime as embedder_module
 from predictions.ml.embedding import format_value, load_embedder, render_text
 from predictions.ml.features import FeatureSpec
 

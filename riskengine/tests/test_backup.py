@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from riskengine.embedded_pg import ensure_server, stop_server
+from core.embedded_pg import ensure_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -34,7 +34,7 @@ def _counts(cursor) -> dict[str, int]:
 
 def _backup_command(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "riskengine.backup", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "core.backup", *args], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=300, check=False,
     )  # fmt: skip
 

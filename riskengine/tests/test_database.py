@@ -5,9 +5,9 @@ import pytest
 from django.db import connection
 from pgvector.django import CosineDistance
 
+from core.embedded_pg import ensure_server, is_running, stop_server
 from predictions.models import ModelVersion
 from records.models import Record
-from riskengine.embedded_pg import ensure_server, is_running, stop_server
 
 
 @pytest.mark.django_db

@@ -56,7 +56,7 @@ def test_the_readme_has_the_commands_a_newcomer_needs():
 
 def test_every_readme_command_works_in_a_new_shell(live_server, test_database_url, embedder):
     # what `make run` does first: write the local .env (never overwriting one), then bootstrap
-    subprocess.run([sys.executable, "-m", "riskengine.local_env", str(ROOT / ".env")], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "core.local_env", str(ROOT / ".env")], check=True, cwd=ROOT)
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/root"),

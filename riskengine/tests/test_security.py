@@ -69,13 +69,13 @@ def test_metrics_count_predictions_and_embedding_time(client, jwt_client, german
 def test_a_database_outage_is_a_json_503_with_retry_after(jwt_client, german_credit_row, monkeypatch):
     from django.db import OperationalError
 
-    from predictions import views
+    from records import apis
     from records.models import Record
 
     def unavailable(**kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(views, "records_predict", unavailable)
+    monkeypatch.setattr(apis, "prediction_create_one", unavailable)
     response = jwt_client.post("/api/predict/", {"model": "credit", "features": german_credit_row}, format="json")
     assert response.status_code == 503 and response["Retry-After"] == "5"
     assert response.json()["error"]["code"] == "unavailable"

@@ -58,7 +58,7 @@ def test_it_rejects_a_non_postgres_database_url():
 def test_it_uses_the_embedded_server_without_database_url():
     result = _import_settings(DEBUG="1")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["True", "riskengine.db"]
+    assert result.stdout.split() == ["True", "core.db"]
 
 
 def test_it_uses_database_url_through_the_project_backend():
@@ -66,8 +66,8 @@ def test_it_uses_database_url_through_the_project_backend():
         DEBUG="0", SECRET_KEY="x" * 50, JWT_SIGNING_KEY="y" * 50, DATABASE_URL="postgres://u:p@db.internal:5433/risk"
     )
     assert result.returncode == 0, result.stderr
-    # riskengine.db: Django's PostgreSQL backend with the cheaper health check, no embedded server.
-    assert result.stdout.split() == ["False", "riskengine.db"]
+    # core.db: Django's PostgreSQL backend with the cheaper health check, no embedded server.
+    assert result.stdout.split() == ["False", "core.db"]
 
 
 def test_it_adds_a_read_replica_alias_from_database_replica_url():
@@ -143,7 +143,7 @@ def _settings_with_file(tmp_path: Path, text: str, **env: str) -> subprocess.Com
 
 def test_the_local_env_file_configures_a_new_shell(tmp_path):
     """What `make run` writes lets a manage.py command run with no variables set (the README's promise)."""
-    from riskengine.local_env import write_local_env
+    from core.local_env import write_local_env
 
     assert write_local_env(tmp_path / "fresh.env")
     assert not write_local_env(tmp_path / "fresh.env")  # never overwritten

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from predictions.embedder import embedder_get
+from predictions.embedding_runtime import embedder_get
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from records.services import idempotency_keys_cleanup
+from records.idempotency import idempotency_keys_cleanup
 
 
 class Command(BaseCommand):

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import InternalError
+
 logger = logging.getLogger(__name__)
 
 SUPERUSER = "postgres"
@@ -35,7 +37,10 @@ _SERVER_SETTINGS = {
 }
 
 
-class EmbeddedDatabaseError(RuntimeError):
+class EmbeddedDatabaseError(InternalError, RuntimeError):
+    code = "unavailable"
+    status = 503
+
     pass
 
 
@@ -132,7 +137,7 @@ def stop_server(data_dir: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m riskengine.embedded_pg start|stop|status`` for the configured data directory."""
+    """``python -m core.embedded_pg start|stop|status`` for the configured data directory."""
     import os
     import sys
 

@@ -12,9 +12,9 @@ from functools import partial
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from accounts.services import user_or_none
-from riskengine.api.errors import error_body
-from riskengine.logging import request_id_var, timings_var
+from core.api.errors import error_body
+from core.logging import request_id_var, timings_var
+from core.principal import user_or_none
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

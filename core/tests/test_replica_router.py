@@ -12,9 +12,9 @@ import pytest
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
+from core.db.router import REPLICA, ReadReplicaRouter
 from records.models import Record
 from records.selectors import RecordFilters, record_get, record_list, record_list_similar
-from riskengine.db.router import REPLICA, ReadReplicaRouter
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=[DEFAULT_DB_ALIAS, REPLICA])
 

@@ -2,9 +2,9 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from predictions.views import MetadataViewSet, ModelViewSet, PredictViewSet
-from records.views import RecordViewSet
-from riskengine.api.auth import TokenObtainView, TokenRefreshView, TokenVerifyView
+from accounts.apis import TokenObtainView, TokenRefreshView, TokenVerifyView
+from predictions.apis import MetadataViewSet, ModelViewSet
+from records.apis import PredictViewSet, RecordViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False

@@ -36,7 +36,7 @@ class BoundedDateTimeField(serializers.DateTimeField):
 class StrictMixin:
     """Refuses keys a serializer does not define: a misspelt field is a 400 naming it, not silently
     ignored. Every request body is strict, and the schema says so (``additionalProperties: false``,
-    riskengine.api.schema.string_constraints)."""
+    core.api.schema.string_constraints)."""
 
     fields: Any
 

@@ -1,4 +1,4 @@
-"""JWT endpoints (simplejwt), documented with examples and the common error shape."""
+"""JWT endpoints (simplejwt): strict bodies, login limits, documented with the common error shape."""
 
 from __future__ import annotations
 
@@ -13,19 +13,15 @@ from rest_framework.response import Response
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 
-from accounts.login_limits import LoginThrottled, login_attempt_begin, login_attempt_succeeded
-from predictions import api_docs
-from riskengine.api.errors import ApiError
-from riskengine.api.serializers import StrictMixin
-from riskengine.net import client_address
+from accounts.login_limits import login_attempt_begin, login_attempt_succeeded
+from core.api import docs
+from core.api.serializers import StrictMixin
+from core.net import client_address
 
 
 def _limited(request: Request, username: str, scope: str, post: Any) -> Response:
     """Run ``post`` as one counted login attempt (a 429 with Retry-After past the limits)."""
-    try:
-        attempt = login_attempt_begin(username=username, address=client_address(request), scope=scope)
-    except LoginThrottled as exc:
-        raise ApiError(status_code=429, code="throttled", message=str(exc), retry_after=exc.retry_after) from None
+    attempt = login_attempt_begin(username=username, address=client_address(request), scope=scope)
     response: Response = post()
     if response.status_code == 200:
         login_attempt_succeeded(attempt=attempt)
@@ -59,13 +55,13 @@ class TokenVerifiedSerializer(serializers.Serializer[dict]):
     """An empty object: the token is valid."""
 
 
-_BAD_CREDENTIALS = api_docs.error_response(
+_BAD_CREDENTIALS = docs.error_response(
     401,
     "Wrong username/password or an invalid token",
     "authentication_failed",
     "No active account found with the given credentials",
 )
-_INVALID = api_docs.error_response(
+_INVALID = docs.error_response(
     400, "Missing fields", "invalid", "The request has invalid fields.", {"username": "This field is required."}
 )
 
@@ -77,7 +73,7 @@ _INVALID = api_docs.error_response(
             200: TokenPairSerializer,
             400: _INVALID,
             401: _BAD_CREDENTIALS,
-            429: api_docs.THROTTLED,
+            429: docs.THROTTLED,
         },
         examples=[
             OpenApiExample("Credentials", value={"username": "analyst", "password": "..."}, request_only=True),
@@ -103,7 +99,7 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
             200: TokenPairSerializer,
             400: _INVALID,
             401: _BAD_CREDENTIALS,
-            429: api_docs.THROTTLED,
+            429: docs.THROTTLED,
         },
     )
 )
@@ -119,7 +115,7 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
 @extend_schema_view(
     post=extend_schema(
         summary="Check a token",
-        responses={200: TokenVerifiedSerializer, 400: _INVALID, 401: _BAD_CREDENTIALS, 429: api_docs.THROTTLED},
+        responses={200: TokenVerifiedSerializer, 400: _INVALID, 401: _BAD_CREDENTIALS, 429: docs.THROTTLED},
     )
 )
 class TokenVerifyView(jwt_views.TokenVerifyView):

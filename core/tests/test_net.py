@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from django.test import RequestFactory
 
-from riskengine.net import client_address, parse_trusted_proxies
+from core.net import client_address, parse_trusted_proxies
 
 
 def _request(remote: str, forwarded: str | None = None):

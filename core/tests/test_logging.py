@@ -1,7 +1,7 @@
 import json
 import logging
 
-from riskengine.logging import JsonFormatter, RequestIdFilter, request_id_var
+from core.logging import JsonFormatter, RequestIdFilter, request_id_var
 
 
 def test_json_lines_carry_the_request_id_and_extras():

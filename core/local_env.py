@@ -2,7 +2,7 @@
 README works in a new shell. An existing file is never touched. Standard library only: it runs
 before anything else is set up.
 
-    python -m riskengine.local_env [PATH]   (default: .env in the project root)
+    python -m core.local_env [PATH]   (default: .env in the project root)
 """
 
 from __future__ import annotations

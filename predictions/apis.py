@@ -1,0 +1,55 @@
+"""The registry API: public metadata of the production models, and every version for clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import viewsets
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.api import docs
+from core.errors import ApplicationError
+from predictions import selectors
+from predictions.serializers import (
+    MetadataResponseSerializer,
+    ModelListResponseSerializer,
+    ModelMetadataSerializer,
+    ModelSummarySerializer,
+    ModelVersionSerializer,
+)
+
+
+class MetadataViewSet(viewsets.ViewSet):
+    """Public: each model's production version, with its feature schema, label bands and metrics."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+
+    @extend_schema(responses={200: MetadataResponseSerializer, 429: docs.THROTTLED}, auth=[])
+    def list(self, request: Request) -> Response:
+        versions = selectors.model_version_list_production()
+        return Response({"models": ModelMetadataSerializer(versions, many=True).data})
+
+
+class ModelViewSet(viewsets.ViewSet):
+    """Every version of every model in the registry."""
+
+    permission_classes = [IsAuthenticated]
+    lookup_field = "name"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
+
+    @extend_schema(responses={200: ModelListResponseSerializer, 401: docs.UNAUTHENTICATED, 429: docs.THROTTLED})
+    def list(self, request: Request) -> Response:
+        return Response({"results": ModelVersionSerializer(selectors.model_version_list(), many=True).data})
+
+    @extend_schema(responses={200: ModelSummarySerializer, 401: docs.UNAUTHENTICATED, 404: docs.NOT_FOUND})
+    def retrieve(self, request: Request, name: str) -> Response:
+        versions = list(selectors.model_version_list(name=name))
+        if not versions:
+            raise ApplicationError(f"Model {name!r} does not exist.", code="not_found", status=404)
+        production = next((v.model_id for v in versions if v.is_production), None)
+        data = {"name": name, "production": production, "versions": versions}
+        return Response(ModelSummarySerializer(data).data)
