@@ -21,7 +21,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 
 help:
 	@echo "make run   - set up .venv and the embedded PostgreSQL, migrate, seed, serve on 127.0.0.1:$(PORT)"
-	@echo "make test  - set up everything, then ruff, mypy, deployment-file checks and pytest"
+	@echo "make test  - set up everything, then ruff, the import layers, mypy, deployment-file checks and pytest"
 	@echo "make stop  - stop the embedded PostgreSQL"
 	@echo "make backup, make restore FILE=... - pg_dump the database, restore a dump into an empty one"
 
@@ -62,6 +62,7 @@ serve: install .env
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: install-dev
 	$(VENV)/bin/mypy
