@@ -19,9 +19,6 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-LABEL_COLOURS = ["emerald", "amber", "rose", "fuchsia", "violet"]
-
-
 def staff_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Every page needs a logged-in staff user; anyone else goes to the login page.
 
@@ -56,13 +53,3 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             {"label": "Models", "url": "/models/", "active": path.startswith("/models")},
         ]
     }
-
-
-def label_colour(label: str, bands: list[dict[str, Any]] | None = None) -> str:
-    """The Tailwind colour family for a risk label, by its band's position from low to high."""
-    names = [band["label"] for band in bands] if bands else ["low", "medium", "high"]
-    if label not in names:
-        return "slate"
-    palettes = {1: ["slate"], 2: ["emerald", "rose"], 3: ["emerald", "amber", "rose"]}
-    palette = palettes.get(len(names), LABEL_COLOURS)
-    return palette[min(names.index(label), len(palette) - 1)]

@@ -6,14 +6,12 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from predictions.ml.scoring import DEFAULT_LABEL_BANDS
+
 
 def default_label_bands() -> list[dict[str, Any]]:
     """``low < 0.3 <= medium < 0.6 <= high``: each band applies from its ``min`` (inclusive)."""
-    return [
-        {"label": "low", "min": 0.0},
-        {"label": "medium", "min": 0.3},
-        {"label": "high", "min": 0.6},
-    ]
+    return [dict(band) for band in DEFAULT_LABEL_BANDS]
 
 
 class ModelVersion(models.Model):

@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
-EMBEDDING_DIM = 384
+from predictions.ml.embedding import EMBEDDING_DIM
 
 
 class Record(models.Model):

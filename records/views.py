@@ -16,10 +16,11 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.logging import request_id_var
-from core.web import HtmxHttpRequest, label_colour, staff_required
+from core.web import HtmxHttpRequest, staff_required
 from predictions import selectors as model_selectors
 from predictions.inference import FeatureValidationError
 from predictions.ml.features import coerce_text_features, validate_features
+from predictions.ml.scoring import DEFAULT_LABEL_BANDS
 from records.charts import daily_volume, score_histogram
 from records.forms import ImportForm
 from records.models import ImportJob
@@ -29,8 +30,19 @@ from records.serializers import RecordListParamsSerializer
 from records.services import import_job_create, record_set_outcome
 from records.tasks import import_jobs_reap
 
+LABEL_COLOURS = ["emerald", "amber", "rose", "fuchsia", "violet"]
 PAGE_SIZE = 25
 K_CHOICES = (5, 10, 20)
+
+
+def label_colour(label: str, bands: list[dict[str, Any]] | None = None) -> str:
+    """The Tailwind colour family for a risk label, by its band's position from low to high."""
+    names = [band["label"] for band in (bands or DEFAULT_LABEL_BANDS)]
+    if label not in names:
+        return "slate"
+    palettes = {1: ["slate"], 2: ["emerald", "rose"], 3: ["emerald", "amber", "rose"]}
+    palette = palettes.get(len(names), LABEL_COLOURS)
+    return palette[min(names.index(label), len(palette) - 1)]
 
 
 def _known_labels() -> list[str]:
@@ -39,7 +51,7 @@ def _known_labels() -> list[str]:
         for band in version.label_bands or []:
             if band["label"] not in labels:
                 labels.append(band["label"])
-    return labels or ["low", "medium", "high"]
+    return labels or [band["label"] for band in DEFAULT_LABEL_BANDS]
 
 
 def _query_without(query: QueryDict, *keys: str) -> str:

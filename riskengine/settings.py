@@ -214,16 +214,6 @@ REST_FRAMEWORK = {
     "STRICT_JSON": True,
 }
 
-# Shared state lives in the database, so it holds across workers (throttle counters: accounts.throttling).
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "riskengine_cache",
-        "TIMEOUT": 3600,
-        "OPTIONS": {"MAX_ENTRIES": 100_000},
-    }
-}
-
 if DEBUG:
     JWT_SIGNING_KEY = env.string("JWT_SIGNING_KEY", default=SECRET_KEY)
 else:

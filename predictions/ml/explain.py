@@ -329,7 +329,7 @@ def _predict_raw(X: Any, roots: Any, arrays: Any, out: Any) -> None:
         out[i] = total
 
 
-try:  # numba ships with shap; without it the same functions run (slowly) in pure Python
+try:  # numba is a runtime requirement; without it the same functions run (slowly) in pure Python
     import numba
 
     _go_left = numba.njit(cache=True)(_go_left)

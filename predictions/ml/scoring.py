@@ -14,6 +14,13 @@ from predictions.ml.explain import Explainer, build_explainer
 from predictions.ml.features import FeatureSpec, encode
 from predictions.ml.training import TrainedModel
 
+# The label bands a version gets unless it is given its own: low < 0.3 <= medium < 0.6 <= high.
+DEFAULT_LABEL_BANDS: tuple[dict[str, Any], ...] = (
+    {"label": "low", "min": 0.0},
+    {"label": "medium", "min": 0.3},
+    {"label": "high", "min": 0.6},
+)
+
 
 class BandsError(ApplicationError, ValueError):
     """Label bands that do not cover [0, 1] in order."""

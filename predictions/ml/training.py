@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ class TrainedModel:
     metrics: dict[str, Any]
     training_sha256: str
     training_rows: int
-    excluded: list[str] = field(default_factory=list)
     train_encoded: np.ndarray | None = None  # the training split (not persisted)
 
 
@@ -220,6 +219,5 @@ def train(
         metrics=metrics,
         training_sha256=training_sha256,
         training_rows=len(y),
-        excluded=list(exclude),
         train_encoded=x_train,
     )

@@ -11,14 +11,13 @@ from predictions.embedding_runtime import embedder_get
 
 
 class Command(BaseCommand):
-    help = "Apply migrations, create the cache table, seed the demo model and prepare the embedding model."
+    help = "Apply migrations, seed the demo model and prepare the embedding model."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--no-seed", action="store_true", help="do not train/promote the demo model")
 
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=max(0, options["verbosity"] - 1))
-        call_command("createcachetable", verbosity=0)
         if not options["no_seed"]:
             call_command("seed_demo", stdout=self.stdout)
         embedder = embedder_get()  # exports the ONNX model once, then just loads it
