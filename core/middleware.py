@@ -7,10 +7,11 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 
 from core.api.errors import error_body
 from core.logging import request_id_var, timings_var
@@ -77,6 +78,12 @@ class RequestIdMiddleware:
             timings_var.reset(timings_token)
 
 
+@cache
+def _upload_path() -> str:
+    """The one path that takes uploads (the CSV import page), and so IMPORT_MAX_BYTES."""
+    return reverse("import")
+
+
 class BodySizeLimitMiddleware:
     """Refuse request bodies over ``MAX_BODY_BYTES`` with a JSON 413 before anything reads them."""
 
@@ -84,7 +91,7 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = settings.IMPORT_MAX_BYTES if request.path == "/records/import/" else settings.MAX_BODY_BYTES
+        limit = settings.IMPORT_MAX_BYTES if request.path == _upload_path() else settings.MAX_BODY_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.http.response import HttpResponseBase
+from django.shortcuts import resolve_url
+from django.urls import reverse
 from django_htmx.middleware import HtmxDetails
 
 
@@ -33,7 +35,7 @@ def staff_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
             return view(request, *args, **kwargs)
         if user.is_authenticated:  # logged in, but not staff: the login page would send it straight back
             return HttpResponseForbidden("These pages are for staff. API clients use /api/.")
-        login = f"{settings.LOGIN_URL}?{urlencode({'next': request.get_full_path()})}"
+        login = f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}"
         if getattr(request, "htmx", False):
             response = HttpResponse(status=204)
             response["HX-Redirect"] = login
@@ -43,13 +45,14 @@ def staff_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
     return wrapper
 
 
+# (label, URL name): the navigation bar, left to right.
+NAVIGATION = (("Predict", "predict"), ("Records", "dashboard"), ("Import", "import"), ("Models", "models"))
+
+
 def navigation(request: HttpRequest) -> dict[str, Any]:
+    """The navigation bar; an item is active when the path is its page or below it (the longest match)."""
     path = request.path
-    return {
-        "nav_items": [
-            {"label": "Predict", "url": "/", "active": path == "/"},
-            {"label": "Records", "url": "/records/", "active": path.startswith("/records") and "/import" not in path},
-            {"label": "Import", "url": "/records/import/", "active": path.startswith("/records/import")},
-            {"label": "Models", "url": "/models/", "active": path.startswith("/models")},
-        ]
-    }
+    urls = [(label, reverse(name)) for label, name in NAVIGATION]
+    matches = [url for _, url in urls if path == url or (url != "/" and path.startswith(url))]
+    active = max(matches, key=len, default=None)
+    return {"nav_items": [{"label": label, "url": url, "active": url == active} for label, url in urls]}

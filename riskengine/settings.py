@@ -89,9 +89,9 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "riskengine.urls"
 
-LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/"
-LOGOUT_REDIRECT_URL = "/accounts/login/"
+LOGIN_URL = "login"  # URL names, resolved by Django
+LOGIN_REDIRECT_URL = "predict"
+LOGOUT_REDIRECT_URL = "login"
 
 # django-tailwind: the theme app builds with npm (`make css`); its output is committed.
 TAILWIND_APP_NAME = "theme"

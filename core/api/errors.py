@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
 from rest_framework import exceptions, status
@@ -111,8 +113,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+@cache
+def _api_prefix() -> str:
+    """Where the API's URLs begin (``/api/``): its errors are JSON, the pages' are HTML."""
+    return reverse("schema").removesuffix("schema/")
+
+
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(_api_prefix())
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
