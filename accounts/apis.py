@@ -46,12 +46,12 @@ class TokenRefreshSerializer(StrictMixin, jwt_serializers.TokenRefreshSerializer
             raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from None
 
 
-class TokenPairSerializer(serializers.Serializer[dict]):
+class TokenPairSerializer(serializers.Serializer[dict[str, Any]]):
     access = serializers.CharField(help_text="Access token (JWT) for Authorization: Bearer")
     refresh = serializers.CharField(help_text="Refresh token: POST it to /api/token/refresh/ for a new pair")
 
 
-class TokenVerifiedSerializer(serializers.Serializer[dict]):
+class TokenVerifiedSerializer(serializers.Serializer[dict[str, Any]]):
     """An empty object: the token is valid."""
 
 

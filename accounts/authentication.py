@@ -33,7 +33,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return KEYWORD
 
 
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]  # drf-spectacular's registry hook is untyped
     """Documents ``Authorization: Api-Key <key>`` in the OpenAPI schema."""
 
     target_class = "accounts.authentication.ApiKeyAuthentication"

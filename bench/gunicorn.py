@@ -21,13 +21,14 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _features() -> list[dict]:
+def _features() -> list[dict[str, Any]]:
     from predictions.ml.features import decode_row, encode_frame, infer_schema
     from predictions.ml.training import read_training_csv
 
@@ -96,7 +97,7 @@ def start_gunicorn(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def load(port: int, key: str, feats: list[dict], clients: int, seconds: float) -> dict[str, float]:
+def load(port: int, key: str, feats: list[dict[str, Any]], clients: int, seconds: float) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()

@@ -23,6 +23,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import numpy as np
@@ -191,7 +192,7 @@ def main() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=60)
         headers = {"Authorization": f"Bearer {token}"}
 
-        def get(path: str) -> tuple[dict, float]:
+        def get(path: str) -> tuple[dict[str, Any], float]:
             conn.request("GET", path, headers=headers)
             response = conn.getresponse()
             body = json.loads(response.read())

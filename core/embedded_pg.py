@@ -123,7 +123,7 @@ def is_running(data_dir: Path) -> bool:
         pid = int(pid_file.read_text().splitlines()[0])
     except (ValueError, IndexError):
         return False
-    return psutil.pid_exists(pid)
+    return bool(psutil.pid_exists(pid))
 
 
 def stop_server(data_dir: Path) -> bool:

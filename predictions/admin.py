@@ -7,7 +7,7 @@ from predictions.services import RegistryError, model_version_promote, model_ver
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
     list_display = ["name", "version", "status", "algorithm", "embedder", "roc_auc", "created_at", "promoted_at"]
     list_filter = ["status", "algorithm", "name"]
     readonly_fields = [f.name for f in ModelVersion._meta.get_fields() if f.concrete and f.name not in {"notes"}]
@@ -47,7 +47,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(PromotionEvent)
-class PromotionEventAdmin(admin.ModelAdmin):
+class PromotionEventAdmin(admin.ModelAdmin[PromotionEvent]):
     list_display = ["created_at", "name", "action", "model_version", "previous", "created_by"]
     list_filter = ["action", "name"]
     raw_id_fields = ["model_version", "previous", "created_by"]

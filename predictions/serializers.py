@@ -74,7 +74,7 @@ class ModelMetadataSerializer(serializers.ModelSerializer[ModelVersion]):
         read_only_fields = fields
 
 
-class ModelSummarySerializer(serializers.Serializer[dict]):
+class ModelSummarySerializer(serializers.Serializer[dict[str, Any]]):
     name = serializers.CharField()
     production = serializers.CharField(allow_null=True, help_text="model_id of the production version")
     versions = ModelVersionSerializer(many=True)
@@ -86,7 +86,7 @@ class ModelChoiceSerializer(StrictSerializer):
     model = serializers.CharField(required=False, max_length=64, help_text="Registry name; its production version")
     model_id = serializers.CharField(required=False, max_length=96, help_text="A specific version: name@version")
 
-    def validate(self, attrs: dict) -> dict:
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if bool(attrs.get("model")) == bool(attrs.get("model_id")):
             raise serializers.ValidationError(
                 {"model": "Give exactly one of 'model' (a name) or 'model_id' (name@version)."}
@@ -105,7 +105,7 @@ class BatchItemSerializer(StrictSerializer):
 class BatchRequestSerializer(ModelChoiceSerializer):
     items = BatchItemSerializer(many=True, allow_empty=False)
 
-    def validate_items(self, items: list) -> list:
+    def validate_items(self, items: list[Any]) -> list[Any]:
         from django.conf import settings
 
         if len(items) > settings.PREDICT_BATCH_MAX:
@@ -115,13 +115,13 @@ class BatchRequestSerializer(ModelChoiceSerializer):
         return items
 
 
-class DriverSerializer(serializers.Serializer[dict]):
+class DriverSerializer(serializers.Serializer[dict[str, Any]]):
     feature = serializers.CharField()
     value = serializers.JSONField(allow_null=True)
     contribution = serializers.FloatField(help_text="Log-odds contribution (exact SHAP value)")
 
 
-class PredictionSerializer(serializers.Serializer[dict]):
+class PredictionSerializer(serializers.Serializer[dict[str, Any]]):
     record_id = serializers.UUIDField()
     model_id = serializers.CharField()
     risk_score = serializers.FloatField(help_text="Probability of the positive class")
@@ -132,17 +132,17 @@ class PredictionSerializer(serializers.Serializer[dict]):
     request_id = serializers.CharField()
 
 
-class BatchPredictionSerializer(serializers.Serializer[dict]):
+class BatchPredictionSerializer(serializers.Serializer[dict[str, Any]]):
     model_id = serializers.CharField()
     request_id = serializers.CharField()
     results = PredictionSerializer(many=True)
 
 
 @extend_schema_serializer(many=False)  # a wrapper object, not a list of them
-class MetadataResponseSerializer(serializers.Serializer[dict]):
+class MetadataResponseSerializer(serializers.Serializer[dict[str, Any]]):
     models = ModelMetadataSerializer(many=True)
 
 
 @extend_schema_serializer(many=False)  # a wrapper object, not a list of them
-class ModelListResponseSerializer(serializers.Serializer[dict]):
+class ModelListResponseSerializer(serializers.Serializer[dict[str, Any]]):
     results = ModelVersionSerializer(many=True)

@@ -12,7 +12,7 @@ from django.utils.functional import cached_property
 from records.models import Record
 
 
-class EstimatedCountPaginator(Paginator):
+class EstimatedCountPaginator(Paginator[Any]):
     """The planner's row estimate instead of COUNT(*): the admin stays fast at millions of rows."""
 
     @cached_property
@@ -28,7 +28,7 @@ class EstimatedCountPaginator(Paginator):
 
 
 @admin.register(Record)
-class RecordAdmin(admin.ModelAdmin):
+class RecordAdmin(admin.ModelAdmin[Record]):
     list_display = ["id", "timestamp", "model_id", "risk_score", "risk_label", "outcome", "request_id"]
     list_filter = ["risk_label", "outcome", ("timestamp", admin.DateFieldListFilter)]
     search_fields = ["=id", "=request_id"]

@@ -16,7 +16,7 @@ from records.selectors import DEFAULT_ORDERING, MAX_K, MAX_PAGE_SIZE, ORDERINGS,
 VECTOR_LIMIT = 1e6
 
 
-class RecordFilterSerializer(serializers.Serializer[dict]):
+class RecordFilterSerializer(serializers.Serializer[dict[str, Any]]):
     """The list's query parameters; a bad value is a 400 that names the parameter."""
 
     model = serializers.CharField(required=False, max_length=64)
@@ -79,7 +79,7 @@ class RecordSummarySerializer(serializers.ModelSerializer[Record]):
 
 
 @extend_schema_serializer(many=False)  # a wrapper object, not a list of them
-class RecordPageSerializer(serializers.Serializer[dict]):
+class RecordPageSerializer(serializers.Serializer[dict[str, Any]]):
     next = serializers.CharField(allow_null=True, help_text="URL of the next page, or null")
     previous = serializers.CharField(allow_null=True, help_text="URL of the previous page, or null")
     results = RecordSummarySerializer(many=True)
@@ -121,7 +121,7 @@ class RecordDetailSerializer(serializers.ModelSerializer[Record]):
         return record.outcome_set_by.username if record.outcome_set_by else None
 
 
-class NeighbourSerializer(serializers.Serializer[dict]):
+class NeighbourSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.UUIDField()
     distance = serializers.FloatField(help_text="Cosine distance (0 = same direction)")
     risk_score = serializers.FloatField()
@@ -130,7 +130,7 @@ class NeighbourSerializer(serializers.Serializer[dict]):
     timestamp = serializers.DateTimeField()
 
 
-class NearestResultSerializer(serializers.Serializer[dict]):
+class NearestResultSerializer(serializers.Serializer[dict[str, Any]]):
     model_id = serializers.CharField()
     results = NeighbourSerializer(many=True)
 

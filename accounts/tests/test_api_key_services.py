@@ -8,7 +8,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts import services
 from accounts.models import ApiKey
 from accounts.services import api_key_authenticate, api_key_create, api_key_revoke
 
@@ -26,7 +25,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(services.time, "monotonic", fake)
+    monkeypatch.setattr("accounts.services.time.monotonic", fake)
     return fake
 
 

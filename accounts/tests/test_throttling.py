@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from accounts import throttling
 from accounts.throttling import LeaseBook, count_in_window, lease_size
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +13,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def clock(monkeypatch):
     now = [120.0]
-    monkeypatch.setattr(throttling.time, "time", lambda: now[0])
+    monkeypatch.setattr("accounts.throttling.time.time", lambda: now[0])
     return now
 
 

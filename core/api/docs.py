@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
 
-class ErrorDetailSerializer(serializers.Serializer[dict]):
+class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
     """``{"code", "message", "fields"?}``; "fields" would shadow Serializer.fields, hence get_fields."""
 
-    def get_fields(self) -> dict[str, serializers.Field]:
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         return {
             "code": serializers.CharField(),
             "message": serializers.CharField(),
@@ -19,20 +21,21 @@ class ErrorDetailSerializer(serializers.Serializer[dict]):
         }
 
 
-class ErrorSerializer(serializers.Serializer[dict]):
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     error = ErrorDetailSerializer()
     request_id = serializers.CharField()
 
 
-def _error(code: str, message: str, fields: dict[str, str] | None = None) -> dict:
-    body: dict = {"error": {"code": code, "message": message}, "request_id": "3f1c2a9b8d7e4f60a1b2c3d4e5f60718"}
+def _error(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    example_id = "3f1c2a9b8d7e4f60a1b2c3d4e5f60718"
+    body: dict[str, Any] = {"error": {"code": code, "message": message}, "request_id": example_id}
     if fields:
         body["error"]["fields"] = fields
     return body
 
 
 def error_response(
-    status: int, description: str, code: str, message: str, fields: dict | None = None
+    status: int, description: str, code: str, message: str, fields: dict[str, str] | None = None
 ) -> OpenApiResponse:
     return OpenApiResponse(
         response=ErrorSerializer,

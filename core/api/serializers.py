@@ -48,5 +48,5 @@ class StrictMixin:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
-class StrictSerializer(StrictMixin, serializers.Serializer[dict]):
+class StrictSerializer(StrictMixin, serializers.Serializer[dict[str, Any]]):
     """A serializer with :class:`StrictMixin`."""

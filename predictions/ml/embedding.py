@@ -105,7 +105,8 @@ def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     summed = (hidden * weights).sum(axis=1)
     pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-    return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+    unit: np.ndarray = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+    return unit
 
 
 class OnnxEmbedder:
@@ -371,4 +372,5 @@ class TabularEmbedder:
         zero = norms < 1e-12
         out[zero, EMBEDDING_DIM - 1] = 1.0
         norms[zero] = 1.0
-        return (out / norms[:, None]).astype(np.float32)
+        unit: np.ndarray = (out / norms[:, None]).astype(np.float32)
+        return unit

@@ -43,7 +43,8 @@ class Explanation:
 
     @property
     def probability(self) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.log_odds))
+        probability: np.ndarray = 1.0 / (1.0 + np.exp(-self.log_odds))
+        return probability
 
 
 class Explainer(Protocol):
