@@ -17,10 +17,11 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from predictions.ml.algorithms.common import SEED
 from predictions.ml.embedding import TabularEmbedder, load_embedder, render_text
 from predictions.ml.features import decode_row, encode_frame
 from predictions.ml.scoring import scoring_model_from_trained
-from predictions.ml.training import SEED, TEST_SIZE, read_training_csv, train
+from predictions.ml.training import TEST_SIZE, read_training_csv, train
 
 ROOT = Path(__file__).resolve().parent.parent
 K = 10

@@ -22,10 +22,6 @@ class ModelVersion(models.Model):
         PRODUCTION = "production"
         ARCHIVED = "archived"
 
-    class Algorithm(models.TextChoices):
-        LOGISTIC = "logistic"
-        HGB = "hgb"
-
     class Embedder(models.TextChoices):
         TEXT = "text"
         TABULAR = "tabular"
@@ -33,7 +29,9 @@ class ModelVersion(models.Model):
     name = models.SlugField(max_length=64)
     version = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.STAGING)
-    algorithm = models.CharField(max_length=16, choices=Algorithm.choices, default=Algorithm.LOGISTIC)
+    # A name in the algorithm table (predictions.ml.algorithms), checked by training: no choices
+    # here, so adding an algorithm needs no migration.
+    algorithm = models.CharField(max_length=32, default="logistic")
     embedder = models.CharField(max_length=16, choices=Embedder.choices, default=Embedder.TEXT)
     feature_schema = models.JSONField(default=list)
     target = models.CharField(max_length=128, blank=True)

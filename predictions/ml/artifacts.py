@@ -16,47 +16,13 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from core.errors import InternalError
+from predictions.ml.algorithms import trusted_types
 
 ARTIFACT_FORMAT = 1
 
-# Every type a riskengine artifact may contain. Anything else makes the artifact untrusted.
-TRUSTED_TYPES: tuple[str, ...] = (
-    "builtins.bool",
-    "builtins.float",
-    "builtins.int",
-    "builtins.dict",
-    "builtins.list",
-    "builtins.slice",
-    "builtins.str",
-    "builtins.tuple",
-    "functools.partial",
-    "numpy.dtype",
-    "numpy.bool_",
-    "numpy.float32",
-    "numpy.float64",
-    "numpy.int32",
-    "numpy.int64",
-    "numpy.ndarray",
-    "numpy.random._generator.Generator",
-    "numpy.uint64",
-    "sklearn._loss._loss.CyHalfBinomialLoss",
-    "sklearn._loss.link.Interval",
-    "sklearn._loss.link.LogitLink",
-    "sklearn._loss.loss.HalfBinomialLoss",
-    "sklearn.compose._column_transformer.ColumnTransformer",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.impute._base.SimpleImputer",
-    "sklearn.linear_model._logistic.LogisticRegression",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.preprocessing._data.StandardScaler",
-    "sklearn.preprocessing._encoders.OneHotEncoder",
-    "sklearn.preprocessing._encoders.OrdinalEncoder",
-    "sklearn.preprocessing._function_transformer.FunctionTransformer",
-    "sklearn.preprocessing._label.LabelEncoder",
-    "sklearn.utils.validation.check_array",
-)
+# Every type a riskengine artifact may contain (the algorithms' own, from their table entries, and the
+# artifact's wrapper). Anything else makes the artifact untrusted.
+TRUSTED_TYPES: tuple[str, ...] = trusted_types()
 
 
 class ArtifactError(InternalError, ValueError):

@@ -25,8 +25,9 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from core.errors import InternalError
+from predictions.ml.algorithms import algorithm_get
+from predictions.ml.algorithms.common import MISSING_CATEGORY
 from predictions.ml.features import FeatureSpec, to_frame
-from predictions.ml.training import MISSING_CATEGORY
 
 
 class ExplainerMismatch(InternalError, RuntimeError):
@@ -55,11 +56,20 @@ class Explainer(Protocol):
 
 
 class LinearExplainer:
-    def __init__(self, pipeline: Pipeline, schema: list[FeatureSpec], background_mean: np.ndarray) -> None:
+    """Exact SHAP of any model whose log-odds are ``coef . t(x) + intercept`` over the pipeline's
+    transformed columns (the algorithm gives the two: logistic regression, a calibrated linear SVM)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        schema: list[FeatureSpec],
+        background_mean: np.ndarray,
+        *,
+        coef: np.ndarray,
+        intercept: float,
+    ) -> None:
         prep = pipeline.named_steps["prep"]
-        model = pipeline.named_steps["model"]
-        coef = np.asarray(model.coef_[0], dtype=np.float64)
-        intercept = float(model.intercept_[0])
+        coef = np.asarray(coef, dtype=np.float64)
         self.schema = schema
         self.numeric: list[tuple[int, float, float, float, float]] = []  # j, fill, mean, scale, coef
         self.categorical: list[tuple[int, np.ndarray]] = []  # j, table[code] (last entry: missing)
@@ -460,16 +470,11 @@ def build_explainer(
     tolerance: float = 1e-6,
 ) -> Explainer:
     """Compile the pipeline, then check it against the pipeline's own decision function."""
-    explainer: Explainer
-    if algorithm == "logistic":
-        explainer = LinearExplainer(pipeline, schema, background_mean)
-    elif algorithm == "hgb":
-        explainer = TreeExplainer(pipeline, schema, background)
-    else:
-        raise ValueError(f"unknown algorithm {algorithm!r}")
+    entry = algorithm_get(algorithm)
+    explainer = entry.build_explainer(pipeline, schema, background, background_mean)
     probe = background[: min(len(background), 32)]
     if len(probe):
-        expected = pipeline.decision_function(to_frame(schema, probe))
+        expected = entry.log_odds(pipeline, to_frame(schema, probe))
         got = explainer.explain(probe)
         if not np.allclose(got.log_odds, expected, atol=tolerance, rtol=0):
             raise ExplainerMismatch("compiled model disagrees with the pipeline's decision_function")

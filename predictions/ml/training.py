@@ -10,23 +10,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from core.errors import ApplicationError
+from predictions.ml.algorithms import ALGORITHMS, algorithm_get
+from predictions.ml.algorithms.common import SEED
 from predictions.ml.features import FeatureSpec, SchemaError, encode_frame, infer_schema, to_frame
 
-ALGORITHMS = ("logistic", "hgb")
-SEED = 42
+ALGORITHM_NAMES = tuple(ALGORITHMS)
 TEST_SIZE = 0.2
 BACKGROUND_ROWS = 100
-MISSING_CATEGORY = "__missing__"
 
 
 class TrainingError(ApplicationError, ValueError):
@@ -73,47 +68,8 @@ def read_training_csv(path: Path) -> pd.DataFrame:
 
 
 def build_pipeline(algorithm: str, schema: Sequence[FeatureSpec]) -> Pipeline:
-    """One transformer per feature, in schema order, so each output column maps back to one feature."""
-    transformers: list[tuple[str, Any, list[str]]] = []
-    for j, spec in enumerate(schema):
-        name = f"f{j}"
-        if algorithm == "logistic":
-            if spec.type == "category":
-                step: Any = Pipeline(
-                    [
-                        ("impute", SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)),
-                        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-                    ]
-                )
-            else:
-                step = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
-        elif algorithm == "hgb":
-            if spec.type == "category":
-                step = OrdinalEncoder(
-                    categories=[list(spec.choices)],
-                    handle_unknown="use_encoded_value",
-                    unknown_value=np.nan,
-                    encoded_missing_value=np.nan,
-                )
-            else:
-                step = "passthrough"
-        else:
-            raise TrainingError(f"unknown algorithm {algorithm!r}; use one of: {', '.join(ALGORITHMS)}")
-        transformers.append((name, step, [spec.name]))
-    prep = ColumnTransformer(transformers, sparse_threshold=0.0, verbose_feature_names_out=False)
-    model: Any
-    if algorithm == "logistic":
-        model = LogisticRegression(C=1.0, max_iter=5000)
-    else:
-        model = HistGradientBoostingClassifier(
-            categorical_features=[spec.type == "category" for spec in schema],
-            max_iter=100,
-            learning_rate=0.1,
-            max_leaf_nodes=15,
-            l2_regularization=1.0,
-            random_state=SEED,
-        )
-    return Pipeline([("prep", prep), ("model", model)])
+    """The algorithm's unfitted pipeline: one transformer per feature, in schema order, then the model."""
+    return algorithm_get(algorithm).build_pipeline(schema)
 
 
 def calibration_bins(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> list[dict[str, Any]]:
@@ -156,8 +112,7 @@ def train(
     descriptions: Mapping[str, str] | None = None,
     training_sha256: str = "",
 ) -> TrainedModel:
-    if algorithm not in ALGORITHMS:
-        raise TrainingError(f"unknown algorithm {algorithm!r}; use one of: {', '.join(ALGORITHMS)}")
+    algorithm_get(algorithm)  # an unknown name fails before any work
     if target not in frame.columns:
         raise TrainingError(
             f"target column {target!r} is not in the CSV (columns: {', '.join(map(str, frame.columns))})"

@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 import shap
 
-from predictions.ml.explain import build_explainer
+from predictions.ml.algorithms import ALGORITHMS, algorithm_get
+from predictions.ml.explain import LinearExplainer, build_explainer
 from predictions.ml.features import encode_frame, to_frame
 from predictions.ml.scoring import scoring_model_from_trained
 from predictions.ml.training import train
 from predictions.tests.factories import make_loans_frame
 
 
-@pytest.fixture(scope="module", params=["logistic", "hgb"])
+@pytest.fixture(scope="module", params=sorted(ALGORITHMS))
 def trained(request):
     return train(make_loans_frame(rows=300, seed=3), target="status", positive="default", algorithm=request.param)
 
@@ -28,10 +29,13 @@ def _explainer(trained):
 
 def _reference_shap(trained, rows):
     """shap's model-agnostic exact explainer on the same background (all 2^M coalitions)."""
-    background = trained.train_encoded if trained.algorithm == "logistic" else trained.background
+    # a linear explainer's background is the whole training set (its mean); the tree walker's a sample
+    linear = isinstance(_explainer(trained), LinearExplainer)
+    background = trained.train_encoded if linear else trained.background
+    entry = algorithm_get(trained.algorithm)
 
     def log_odds(matrix):
-        return trained.pipeline.decision_function(to_frame(trained.schema, np.asarray(matrix, dtype=float)))
+        return entry.log_odds(trained.pipeline, to_frame(trained.schema, np.asarray(matrix, dtype=float)))
 
     masker = shap.maskers.Independent(background, max_samples=len(background))
     explanation = shap.explainers.Exact(log_odds, masker)(rows)
@@ -55,7 +59,7 @@ def test_local_accuracy_holds_on_many_rows(trained):
     frame = make_loans_frame(rows=300, seed=5).drop(columns=["status"])
     rows = encode_frame(frame, trained.schema)
     ours = explainer.explain(rows)
-    pipeline_log_odds = trained.pipeline.decision_function(to_frame(trained.schema, rows))
+    pipeline_log_odds = algorithm_get(trained.algorithm).log_odds(trained.pipeline, to_frame(trained.schema, rows))
     np.testing.assert_allclose(ours.log_odds, pipeline_log_odds, atol=1e-9, rtol=0)
     np.testing.assert_allclose(ours.base_log_odds + ours.contributions.sum(axis=1), ours.log_odds, atol=1e-6, rtol=0)
     np.testing.assert_allclose(ours.probability, trained.pipeline.predict_proba(to_frame(trained.schema, rows))[:, 1])
@@ -82,3 +86,20 @@ def test_batch_equals_one_by_one_and_drivers_are_sorted(trained):
         assert prediction.base_log_odds + sum(d["contribution"] for d in prediction.drivers) == pytest.approx(
             prediction.log_odds, abs=1e-9
         )
+
+
+def test_the_calibrated_svm_log_odds_are_those_of_its_probabilities():
+    """The linear terms read from the calibrated SVM give exactly the probabilities scikit-learn gives."""
+    trained = train(make_loans_frame(rows=300, seed=3), target="status", positive="default", algorithm="linear_svm")
+    frame = to_frame(trained.schema, encode_frame(make_loans_frame(rows=100, seed=9).drop(columns=["status"]),
+                                                  trained.schema))  # fmt: skip
+    proba = trained.pipeline.predict_proba(frame)[:, 1]
+    log_odds = algorithm_get("linear_svm").log_odds(trained.pipeline, frame)
+    np.testing.assert_allclose(1 / (1 + np.exp(-log_odds)), proba, atol=1e-12, rtol=0)
+
+
+def test_an_unknown_algorithm_is_a_one_line_error():
+    from predictions.ml.algorithms import UnknownAlgorithm
+
+    with pytest.raises(UnknownAlgorithm, match="unknown algorithm 'forest'; use one of: logistic, hgb, linear_svm"):
+        algorithm_get("forest")

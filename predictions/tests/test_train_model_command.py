@@ -6,12 +6,13 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from predictions.ml.algorithms import ALGORITHMS
 from predictions.models import ModelVersion
 from predictions.tests.factories import make_loans_frame, write_loans_csv
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("algorithm", ["logistic", "hgb"])
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
 def test_it_trains_mixed_type_data_with_missing_values_and_a_categorical_target(tmp_path, capsys, algorithm):
     csv = write_loans_csv(tmp_path / "loans.csv")
     call_command(
@@ -145,3 +146,25 @@ def test_generated_frames_really_have_missing_values_and_mixed_types():
     frame = make_loans_frame()
     assert frame["income"].isna().sum() == 20 and frame["region"].isna().sum() == 16
     assert pd.api.types.is_integer_dtype(frame["age"]) and pd.api.types.is_string_dtype(frame["status"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
+def test_every_algorithm_serves_with_drivers_that_add_up(tmp_path, api_client, api_user, embedder, algorithm):
+    import math
+
+    from predictions.selectors import loaded_model_cache_clear
+
+    loaded_model_cache_clear()  # "loans" named another (rolled-back) version in an earlier test
+    csv = write_loans_csv(tmp_path / "loans.csv")
+    call_command("train_model", csv=csv, target="status", positive="default", name="loans", algorithm=algorithm,
+                 embedder="tabular", promote=True)  # fmt: skip
+    api_client.force_authenticate(api_user)
+    features = {"income": 30000.0, "age": 22, "region": "south", "has_guarantor": "no", "utilisation": 0.9}
+    response = api_client.post("/api/predict/", {"model": "loans", "features": features}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    log_odds = body["base_log_odds"] + sum(d["contribution"] for d in body["drivers"])
+    assert 1 / (1 + math.exp(-log_odds)) == pytest.approx(body["risk_score"], abs=1e-9)
+    similar = api_client.get(f"/api/records/{body['record_id']}/nearest/")
+    assert similar.status_code == 200

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from predictions.management.summary import format_version_summary
-from predictions.ml.training import ALGORITHMS, TrainingError
+from predictions.ml.training import ALGORITHM_NAMES, TrainingError
 from predictions.models import ModelVersion
 from predictions.services import model_version_train
 
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--target", required=True, help="target column (exactly two classes)")
         parser.add_argument("--positive", required=True, help="the target value that means risk")
         parser.add_argument("--name", required=True, help="registry name; the version counts up")
-        parser.add_argument("--algorithm", choices=ALGORITHMS, default="logistic")
+        parser.add_argument("--algorithm", choices=ALGORITHM_NAMES, default="logistic")
         parser.add_argument("--exclude", default="", help="comma-separated columns to leave out")
         parser.add_argument("--description-file", type=Path, help="JSON object: column -> description")
         parser.add_argument(
