@@ -61,8 +61,8 @@ def _query_without(query: QueryDict, *keys: str) -> str:
     return urlencode([(k, v) for k, values in copy.lists() for v in values if v != ""])
 
 
-def _dashboard_context(request: HtmxHttpRequest) -> dict[str, Any]:
-    query = request.GET
+def _filter_params(query: QueryDict) -> tuple[RecordFilters, dict[str, Any], dict[str, str]]:
+    """The dashboard's filters from its query string: (filters, paging, errors by parameter)."""
     raw: dict[str, Any] = {k: query.get(k) for k in query if k != "risk_label" and query.get(k) != ""}
     labels = [label for label in query.getlist("risk_label") if label]
     if labels:
@@ -74,15 +74,29 @@ def _dashboard_context(request: HtmxHttpRequest) -> dict[str, Any]:
             raw[key] = raw[key] + suffix
     raw.setdefault("page_size", PAGE_SIZE)
     params = RecordListParamsSerializer(data=raw)
-    errors: dict[str, str] = {}
-    filters = RecordFilters()
-    data: dict[str, Any] = {"ordering": "-timestamp", "page_size": PAGE_SIZE}
     if params.is_valid():
-        filters = params.to_filters()
-        data = params.validated_data
-    else:
-        errors = {key: " ".join(str(e) for e in value) if isinstance(value, list) else str(value)
-                  for key, value in params.errors.items()}  # fmt: skip
+        return params.to_filters(), dict(params.validated_data), {}
+    errors = {key: " ".join(str(e) for e in value) if isinstance(value, list) else str(value)
+              for key, value in params.errors.items()}  # fmt: skip
+    return RecordFilters(), {"ordering": "-timestamp", "page_size": PAGE_SIZE}, errors
+
+
+def _sort_links(query: QueryDict, ordering: str) -> dict[str, dict[str, Any]]:
+    links = {}
+    for field_name in ("timestamp", "risk_score"):
+        descending = f"-{field_name}"
+        target = field_name if ordering == descending else descending
+        links[field_name] = {
+            "url": "?" + urlencode([*_pairs(query, "ordering", "cursor"), ("ordering", target)]),
+            "active": ordering.lstrip("-") == field_name,
+            "descending": ordering.startswith("-"),
+        }
+    return links
+
+
+def _dashboard_context(request: HtmxHttpRequest) -> dict[str, Any]:
+    query = request.GET
+    filters, data, errors = _filter_params(query)
     queryset = record_list(user=request.user, filters=filters)
     try:
         page = record_page(
@@ -91,23 +105,13 @@ def _dashboard_context(request: HtmxHttpRequest) -> dict[str, Any]:
     except InvalidCursor:
         errors["cursor"] = "That page link has expired; showing the first page."
         page = record_page(queryset=queryset, ordering=data["ordering"], page_size=data["page_size"])
-    all_labels = _known_labels()
-    colours = [(label, label_colour(label)) for label in all_labels]
+    colours = [(label, label_colour(label)) for label in _known_labels()]
     base_query = _query_without(query, "cursor")
 
     def link(cursor: str | None) -> str | None:
         return f"?{base_query}&cursor={cursor}" if cursor else None
 
-    ordering = data["ordering"]
-    sort_links = {}
-    for field_name in ("timestamp", "risk_score"):
-        descending = f"-{field_name}"
-        target = field_name if ordering == descending else descending
-        sort_links[field_name] = {
-            "url": "?" + urlencode([*_pairs(query, "ordering", "cursor"), ("ordering", target)]),
-            "active": ordering.lstrip("-") == field_name,
-            "descending": ordering.startswith("-"),
-        }
+    shown = ("model", "score_min", "score_max", "created_after", "created_before")
     return {
         "records": [
             {"record": r, "colour": label_colour(r.risk_label), "score_percent": round(100 * r.risk_score, 1)}
@@ -116,13 +120,9 @@ def _dashboard_context(request: HtmxHttpRequest) -> dict[str, Any]:
         "next_url": link(page.next_cursor),
         "previous_url": link(page.previous_cursor),
         "filters": {
-            "model": query.get("model", ""),
-            "risk_label": labels,
-            "score_min": query.get("score_min", ""),
-            "score_max": query.get("score_max", ""),
-            "created_after": query.get("created_after", ""),
-            "created_before": query.get("created_before", ""),
-            "ordering": ordering,
+            **{key: query.get(key, "") for key in shown},
+            "ordering": data["ordering"],
+            "risk_label": [label for label in query.getlist("risk_label") if label],
         },
         "errors": errors,
         "models": sorted({v.name for v in model_selectors.model_version_list()}),
@@ -131,7 +131,7 @@ def _dashboard_context(request: HtmxHttpRequest) -> dict[str, Any]:
         "volume": daily_volume(
             queryset, colours, end=filters.created_before.date() if filters.created_before else None
         ),
-        "sort": sort_links,
+        "sort": _sort_links(query, data["ordering"]),
     }
 
 

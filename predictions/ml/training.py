@@ -102,17 +102,10 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
     }
 
 
-def train(
-    frame: pd.DataFrame,
-    *,
-    target: str,
-    positive: str,
-    algorithm: str = "logistic",
-    exclude: Sequence[str] = (),
-    descriptions: Mapping[str, str] | None = None,
-    training_sha256: str = "",
-) -> TrainedModel:
-    algorithm_get(algorithm)  # an unknown name fails before any work
+def _labels(
+    frame: pd.DataFrame, *, target: str, positive: str, exclude: Sequence[str]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows with a target, and the 0/1 labels; TrainingError for a target or exclusion that cannot work."""
     if target not in frame.columns:
         raise TrainingError(
             f"target column {target!r} is not in the CSV (columns: {', '.join(map(str, frame.columns))})"
@@ -136,6 +129,21 @@ def train(
     y = (labels == str(positive)).to_numpy(dtype=int)
     if min(int(y.sum()), int(len(y) - y.sum())) < 5:
         raise TrainingError("each class needs at least 5 rows for a stratified holdout")
+    return frame, y
+
+
+def train(
+    frame: pd.DataFrame,
+    *,
+    target: str,
+    positive: str,
+    algorithm: str = "logistic",
+    exclude: Sequence[str] = (),
+    descriptions: Mapping[str, str] | None = None,
+    training_sha256: str = "",
+) -> TrainedModel:
+    algorithm_get(algorithm)  # an unknown name fails before any work
+    frame, y = _labels(frame, target=target, positive=positive, exclude=exclude)
 
     features = frame.drop(columns=[target, *exclude])
     if features.shape[1] == 0:

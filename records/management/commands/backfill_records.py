@@ -14,6 +14,19 @@ from predictions.selectors import ModelNotFound, loaded_model_get
 from records.backfill import BackfillError, BackfillOptions, BackfillSummary, backfill_csv
 
 
+def _check_options(options: dict[str, Any]) -> None:
+    """One-line errors for options that cannot work together, before anything is read."""
+    outcome = [options["outcome_column"], options["outcome_positive"], options["outcome_negative"]]
+    if any(outcome) and not all(outcome):
+        raise CommandError("--outcome-column, --outcome-positive and --outcome-negative go together")
+    if options["outcome_positive"] and (
+        options["outcome_positive"].strip().casefold() == options["outcome_negative"].strip().casefold()
+    ):
+        raise CommandError("--outcome-positive and --outcome-negative must differ")
+    if not 1 <= options["batch_size"] <= 100_000:
+        raise CommandError("--batch-size must be between 1 and 100000")
+
+
 class Command(BaseCommand):
     help = "Score, explain, embed and store historical rows from a CSV (or .csv.gz). Safe to re-run."
 
@@ -38,15 +51,7 @@ class Command(BaseCommand):
         path: Path = options["path"]
         if not path.is_file():
             raise CommandError(f"file not found: {path}")
-        outcome = [options["outcome_column"], options["outcome_positive"], options["outcome_negative"]]
-        if any(outcome) and not all(outcome):
-            raise CommandError("--outcome-column, --outcome-positive and --outcome-negative go together")
-        if options["outcome_positive"] and (
-            options["outcome_positive"].strip().casefold() == options["outcome_negative"].strip().casefold()
-        ):
-            raise CommandError("--outcome-positive and --outcome-negative must differ")
-        if not 1 <= options["batch_size"] <= 100_000:
-            raise CommandError("--batch-size must be between 1 and 100000")
+        _check_options(options)
         try:
             model_id = f"{options['model']}@{options['version']}" if options["version"] else None
             model = loaded_model_get(name=options["model"], model_id=model_id)
@@ -92,8 +97,11 @@ class Command(BaseCommand):
             bar.close()
         if summary.rejected_rows == 0:
             rejects_path.unlink(missing_ok=True)
+        self._report(model.model_id, summary, rejects_path)
+
+    def _report(self, model_id: str, summary: BackfillSummary, rejects_path: Path) -> None:
         self.stdout.write(
-            f"{model.model_id}: read {summary.processed_rows} rows, inserted {summary.inserted_rows}, "
+            f"{model_id}: read {summary.processed_rows} rows, inserted {summary.inserted_rows}, "
             f"already stored {summary.skipped_rows}, rejected {summary.rejected_rows}"
             + (f" (see {rejects_path})" if summary.rejected_rows else "")
             + "\n"
