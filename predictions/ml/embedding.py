@@ -24,6 +24,7 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -203,6 +204,49 @@ class TorchEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+def _export_fp32(model_path: Path, fp32: Path) -> None:
+    """The transformer as an fp32 ONNX graph with dynamic batch and sequence axes."""
+    import torch
+    from tokenizers import Tokenizer
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(model_path), local_files_only=True).eval()
+    tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+    tokenizer.enable_padding()
+    sample = tokenizer.encode_batch(["an example record; 42; yes", "another one"])
+    ids = torch.tensor([e.ids for e in sample], dtype=torch.int64)
+    mask = torch.tensor([e.attention_mask for e in sample], dtype=torch.int64)
+    axes = {0: "batch", 1: "sequence"}
+    names = ["input_ids", "attention_mask", "token_type_ids", "last_hidden_state"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (ids, mask, torch.zeros_like(ids)),
+            str(fp32),
+            input_names=names[:3],
+            output_names=names[3:],
+            dynamic_axes={name: axes for name in names},
+            opset_version=18,
+            dynamo=True,
+            verbose=False,
+        )
+
+
+def _quantise(fp32: Path, int8: Path) -> None:
+    """Dynamic int8 quantisation of the weights, per channel."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.disable(logging.INFO)  # the quantiser logs every tensor at INFO on the root logger
+    try:
+        # it also writes scratch files into the working directory: keep them beside the graph
+        with warnings.catch_warnings(), contextlib.chdir(fp32.parent):
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def export_onnx(model_path: Path, out_dir: Path) -> Path:
     """Export the model to ONNX and quantise it to int8 (once; the result is cached in ``out_dir``).
 
@@ -214,6 +258,22 @@ def export_onnx(model_path: Path, out_dir: Path) -> Path:
     manifest = out_dir / f"minilm-{digest[:16]}.json"
     if target.is_file() and manifest.is_file():
         return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logger.info("exporting the embedding model %s to ONNX (one time)", model_path)
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        fp32 = Path(tmp) / "model.onnx"
+        partial = Path(tmp) / "model-int8.onnx"
+        _export_fp32(model_path, fp32)
+        _quantise(fp32, partial)
+        shutil.copyfile(model_path / "tokenizer.json", out_dir / f"minilm-{digest[:16]}-tokenizer.json")
+        partial.replace(target)
+    manifest.write_text(
+        json.dumps(
+            {"format": EXPORT_FORMAT, "source": str(model_path), "weights_sha256": digest, "quantisation": "int8"}
+        )
+    )
+    return target
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import warnings
