@@ -274,60 +274,6 @@ def export_onnx(model_path: Path, out_dir: Path) -> Path:
         )
     )
     return target
-    out_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import warnings
-
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel
-
-    logger.info("exporting the embedding model %s to ONNX (one time)", model_path)
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        fp32 = Path(tmp) / "model.onnx"
-        model = AutoModel.from_pretrained(str(model_path), local_files_only=True).eval()
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
-        tokenizer.enable_padding()
-        sample = tokenizer.encode_batch(["an example record; 42; yes", "another one"])
-        ids = torch.tensor([e.ids for e in sample], dtype=torch.int64)
-        mask = torch.tensor([e.attention_mask for e in sample], dtype=torch.int64)
-        axes = {0: "batch", 1: "sequence"}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (ids, mask, torch.zeros_like(ids)),
-                str(fp32),
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["last_hidden_state"],
-                dynamic_axes={
-                    "input_ids": axes,
-                    "attention_mask": axes,
-                    "token_type_ids": axes,
-                    "last_hidden_state": axes,
-                },
-                opset_version=18,
-                dynamo=True,
-                verbose=False,
-            )
-            partial = Path(tmp) / "model-int8.onnx"
-            logging.disable(logging.INFO)  # the quantiser logs every tensor at INFO on the root logger
-            try:
-                # it also writes scratch files into the working directory: keep them in the temp dir
-                with contextlib.chdir(tmp):
-                    quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True)
-            finally:
-                logging.disable(logging.NOTSET)
-        shutil.copyfile(model_path / "tokenizer.json", out_dir / f"minilm-{digest[:16]}-tokenizer.json")
-        partial.replace(target)
-    manifest.write_text(
-        json.dumps(
-            {"format": EXPORT_FORMAT, "source": str(model_path), "weights_sha256": digest, "quantisation": "int8"}
-        )
-    )
-    return target
 
 
 def load_embedder(
