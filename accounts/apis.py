@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -13,19 +14,21 @@ from rest_framework.response import Response
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 
-from accounts.login_limits import login_attempt_begin, login_attempt_succeeded
+from accounts.login_limits import login_attempt_run
 from core.api import docs
 from core.api.serializers import StrictMixin
 from core.net import client_address
 
 
-def _limited(request: Request, username: str, scope: str, post: Any) -> Response:
-    """Run ``post`` as one counted login attempt (a 429 with Retry-After past the limits)."""
-    attempt = login_attempt_begin(username=username, address=client_address(request), scope=scope)
-    response: Response = post()
-    if response.status_code == 200:
-        login_attempt_succeeded(attempt=attempt)
-    return response
+def _limited(request: Request, username: str, scope: str, post: Callable[[], Response]) -> Response:
+    """Run ``post`` as one counted login attempt (LoginThrottled, a 429 with Retry-After, past the limits)."""
+    return login_attempt_run(
+        username=username,
+        address=client_address(request),
+        scope=scope,
+        attempt=post,
+        succeeded=lambda response: response.status_code == 200,
+    )
 
 
 class TokenObtainSerializer(StrictMixin, jwt_serializers.TokenObtainPairSerializer):

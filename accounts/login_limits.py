@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import connection
@@ -22,6 +24,7 @@ from accounts.throttling import count_at, counter_key
 from core.errors import ApplicationError
 
 WINDOW_SECONDS = 15 * 60
+R = TypeVar("R")
 
 _REFUND = (
     "UPDATE accounts_throttlecounter SET count = count - 1 WHERE key = ANY(%s) AND window_start = %s AND count > 0"
@@ -80,3 +83,15 @@ def login_attempt_begin(*, username: str, address: str, scope: str = "login") ->
 def login_attempt_succeeded(*, attempt: LoginAttempt) -> None:
     """A successful attempt does not count against the limits."""
     _refund(attempt.keys, attempt.window)
+
+
+def login_attempt_run(
+    *, username: str, address: str, scope: str, attempt: Callable[[], R], succeeded: Callable[[R], bool]
+) -> R:
+    """Run ``attempt`` as one counted login attempt, refunded if ``succeeded`` says it logged in;
+    ``LoginThrottled`` (counting nothing) past the limits."""
+    counted = login_attempt_begin(username=username, address=address, scope=scope)
+    response = attempt()
+    if succeeded(response):
+        login_attempt_succeeded(attempt=counted)
+    return response

@@ -10,7 +10,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 
-from accounts.login_limits import LoginThrottled, login_attempt_begin, login_attempt_succeeded
+from accounts.login_limits import LoginThrottled, login_attempt_run
 from core.net import client_address
 
 
@@ -35,7 +35,13 @@ class ThrottledLoginView(auth_views.LoginView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         username = request.POST.get("username", "")
         try:
-            attempt = login_attempt_begin(username=str(username), address=client_address(request))
+            return login_attempt_run(
+                username=str(username),
+                address=client_address(request),
+                scope="login",
+                attempt=lambda: super(ThrottledLoginView, self).post(request, *args, **kwargs),
+                succeeded=lambda response: response.status_code == 302,  # redirected: logged in
+            )
         except LoginThrottled as exc:
             form = self.get_form_class()(request, initial={"username": username})  # unbound: no password check
             form.cleaned_data = {}
@@ -43,7 +49,3 @@ class ThrottledLoginView(auth_views.LoginView):
             response = self.render_to_response(self.get_context_data(form=form), status=429)
             response["Retry-After"] = str(exc.retry_after)
             return response
-        response = super().post(request, *args, **kwargs)
-        if response.status_code == 302:  # logged in
-            login_attempt_succeeded(attempt=attempt)
-        return response
