@@ -62,7 +62,7 @@ def main() -> None:
     from predictions.ml.training import read_training_csv
     from predictions.selectors import loaded_model_get
     from records.models import Record
-    from records.services import record_create_many
+    from records.services import RecordOrigin, record_create_many
 
     model = loaded_model_get(name="credit")
     embedder_get().encode(["warm up"])
@@ -93,9 +93,7 @@ def main() -> None:
             rows=[validated[i]],
             predictions=prediction,
             embeddings=vector,
-            request_id=uuid.uuid4().hex,
-            created_by=api_key.user,
-            api_key=api_key,
+            origin=RecordOrigin(request_id=uuid.uuid4().hex, created_by=api_key.user, api_key=api_key),
         )
 
     env = dict(os.environ, GUNICORN_WORKERS="1", GUNICORN_BIND=f"127.0.0.1:{args.port}")

@@ -5,9 +5,9 @@ bounded whatever its size; its expanded size may be bounded too (``max_expanded_
 validated exactly as ``POST /api/predict/`` validates it; a row that cannot be used (invalid
 features, bytes that are not UTF-8, a NUL byte, an impossible date, an outcome that is neither of its
 two values) goes to the rejects CSV with a ``reason`` column. Valid rows are scored, explained and
-embedded in one call per batch and inserted through COPY into a staging table, then
-``INSERT ... ON CONFLICT DO NOTHING`` on the row's fingerprint: re-running a file, or resuming a
-killed run, inserts each row exactly once. Each batch commits on its own.
+embedded in one call per batch, built into Records by the same service as the API's, and inserted
+through COPY into a staging table, then ``INSERT ... ON CONFLICT DO NOTHING`` on the row's
+fingerprint: re-running a file, or resuming a killed run, inserts each row exactly once. Each batch commits on its own.
 
 A row's fingerprint is the file's own key (``id_column``) when it has one; otherwise the model
 version, the canonical features and the source timestamp, plus which copy of that content it is in
@@ -20,15 +20,12 @@ import csv
 import gzip
 import hashlib
 import io
-import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
 
-import numpy as np
-from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -40,6 +37,7 @@ from predictions.inference import inference_predict
 from predictions.ml.features import coerce_text_features, validate_features
 from predictions.selectors import LoadedModel
 from records.models import Record
+from records.services import RecordOrigin, record_insert_new, records_build
 
 DEFAULT_BATCH_SIZE = 1000
 REASON_COLUMN = "reason"
@@ -180,37 +178,6 @@ def _batches(reader: Iterator[dict[str, str]], size: int) -> Iterator[list[dict[
         yield batch
 
 
-_COLUMNS = (
-    "id, timestamp, model_version_id, model_id, features_json, embedding, risk_score, risk_label, "
-    "base_log_odds, drivers, request_id, outcome, outcome_observed_at, fingerprint"
-)
-_TYPES = ["uuid", "timestamptz", "int8", "varchar", "jsonb", "vector", "float8", "varchar", "float8", "jsonb",
-          "varchar", "bool", "timestamptz", "varchar"]  # fmt: skip
-
-
-def _insert(rows: list[tuple[Any, ...]]) -> int:
-    """COPY into a staging table, then insert what is not stored yet. Returns rows inserted."""
-    from pgvector.psycopg import register_vector
-
-    with transaction.atomic(), connection.cursor() as django_cursor:
-        raw = django_cursor.connection
-        register_vector(raw)
-        with raw.cursor() as cursor:
-            cursor.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS backfill_staging (LIKE records_record INCLUDING DEFAULTS) "
-                "ON COMMIT DELETE ROWS"
-            )
-            with cursor.copy(f"COPY backfill_staging ({_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(_TYPES)
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(  # _COLUMNS is a constant, not input
-                f"INSERT INTO records_record ({_COLUMNS}) SELECT {_COLUMNS} FROM backfill_staging "  # noqa: S608
-                "ON CONFLICT (model_version_id, fingerprint) WHERE fingerprint IS NOT NULL DO NOTHING"
-            )
-            return int(cursor.rowcount)
-
-
 @dataclass
 class _Row:
     values: dict[str, Any]
@@ -328,17 +295,19 @@ def _store(model: LoadedModel, rows: list[_Row], request_id: str, summary: Backf
     if not fresh:
         return
     values = [r.values for r in fresh]
-    predictions = inference_predict(model=model, rows=values)
-    vectors = embed_rows(model=model, rows=values)
-    now = timezone.now()
-    inserted = _insert(
-        [
-            (uuid.uuid4(), row.when or now, model.pk, model.model_id, row.values,
-             np.asarray(vectors[i], dtype=np.float32), p.risk_score, p.risk_label, p.base_log_odds, p.drivers,
-             request_id, row.outcome, (row.when or now) if row.outcome is not None else None, row.key)
-            for i, (row, p) in enumerate(zip(fresh, predictions, strict=True))
-        ]
-    )  # fmt: skip
+    records = records_build(
+        model=model,
+        rows=values,
+        predictions=inference_predict(model=model, rows=values),
+        embeddings=embed_rows(model=model, rows=values),
+        origin=RecordOrigin(
+            request_id=request_id,
+            timestamps=[r.when for r in fresh],
+            outcomes=[r.outcome for r in fresh],
+            fingerprints=[r.key for r in fresh],
+        ),
+    )
+    inserted = record_insert_new(records=records)
     summary.inserted_rows += inserted
     summary.skipped_rows += len(fresh) - inserted  # stored meanwhile by another worker
 

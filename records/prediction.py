@@ -13,7 +13,7 @@ from predictions.embedding_runtime import embed_rows
 from predictions.inference import FeatureValidationError, inference_predict, inference_validate_many
 from predictions.selectors import LoadedModel
 from records.models import Record
-from records.services import record_create_many
+from records.services import RecordOrigin, record_create_many
 
 
 def prediction_create(
@@ -38,9 +38,7 @@ def prediction_create(
             rows=rows,
             predictions=predictions,
             embeddings=embeddings,
-            request_id=request_id,
-            created_by=created_by,
-            api_key=api_key,
+            origin=RecordOrigin(request_id=request_id, created_by=created_by, api_key=api_key),
         )
     for record in records:
         PREDICTIONS.labels(record.model_id, record.risk_label).inc()

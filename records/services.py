@@ -1,57 +1,118 @@
-"""Record writes: scored predictions stored atomically, outcomes, and import jobs."""
+"""Record writes: scored rows built into Records, stored atomically (API) or once (backfill), outcomes."""
 
 from __future__ import annotations
 
-import gzip
-import io
-import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey
 from core.principal import Principal, user_or_none
+from predictions.ml.scoring import Prediction
 from predictions.selectors import LoadedModel
-from records.models import ImportJob, Record
-from records.tasks import run_import
+from records.models import Record
+
+
+@dataclass(frozen=True)
+class RecordOrigin:
+    """Where stored rows came from: the API's client, or a backfilled file's own times and outcomes."""
+
+    request_id: str = ""
+    created_by: Principal | None = None
+    api_key: ApiKey | None = None
+    timestamps: Sequence[datetime | None] | None = None  # None: now
+    outcomes: Sequence[bool | None] | None = None
+    fingerprints: Sequence[str | None] | None = None
+
+
+def records_build(
+    *,
+    model: LoadedModel,
+    rows: Sequence[dict[str, Any]],
+    predictions: Sequence[Prediction],
+    embeddings: np.ndarray | None,
+    origin: RecordOrigin,
+) -> list[Record]:
+    """The unsaved Records for scored rows: the one place a Record's columns are filled in."""
+    now = timezone.now()
+    owner = user_or_none(origin.created_by)
+    records = []
+    for i, (row, prediction) in enumerate(zip(rows, predictions, strict=True)):
+        when = (origin.timestamps[i] if origin.timestamps is not None else None) or now
+        outcome = origin.outcomes[i] if origin.outcomes is not None else None
+        records.append(
+            Record(
+                timestamp=when,
+                model_version_id=model.pk,
+                model_id=model.model_id,
+                features_json=row,
+                embedding=None if embeddings is None else np.asarray(embeddings[i], dtype=np.float32),
+                risk_score=prediction.risk_score,
+                risk_label=prediction.risk_label,
+                base_log_odds=prediction.base_log_odds,
+                drivers=prediction.drivers,
+                request_id=origin.request_id,
+                created_by=owner,
+                api_key=origin.api_key,
+                outcome=outcome,
+                outcome_observed_at=when if outcome is not None else None,
+                fingerprint=origin.fingerprints[i] if origin.fingerprints is not None else None,
+            )
+        )
+    return records
 
 
 def record_create_many(
     *,
     model: LoadedModel,
     rows: Sequence[dict[str, Any]],
-    predictions: Sequence[Any],
+    predictions: Sequence[Prediction],
     embeddings: np.ndarray | None,
-    request_id: str = "",
-    created_by: Principal | None = None,
-    api_key: ApiKey | None = None,
+    origin: RecordOrigin,
 ) -> list[Record]:
     """One bulk INSERT, in one transaction: either every record exists afterwards or none does."""
-    now = timezone.now()
-    owner = user_or_none(created_by)
-    records = [
-        Record(
-            timestamp=now,
-            model_version_id=model.pk,
-            model_id=model.model_id,
-            features_json=row,
-            embedding=None if embeddings is None else embeddings[i],
-            risk_score=prediction.risk_score,
-            risk_label=prediction.risk_label,
-            base_log_odds=prediction.base_log_odds,
-            drivers=prediction.drivers,
-            request_id=request_id,
-            created_by=owner,
-            api_key=api_key,
-        )
-        for i, (row, prediction) in enumerate(zip(rows, predictions, strict=True))
-    ]
+    records = records_build(model=model, rows=rows, predictions=predictions, embeddings=embeddings, origin=origin)
     with transaction.atomic():
         return Record.objects.bulk_create(records)
+
+
+# The columns a backfill writes, with their PostgreSQL types for a binary COPY.
+_COPY_COLUMNS = {
+    "id": "uuid", "timestamp": "timestamptz", "model_version_id": "int8", "model_id": "varchar",
+    "features_json": "jsonb", "embedding": "vector", "risk_score": "float8", "risk_label": "varchar",
+    "base_log_odds": "float8", "drivers": "jsonb", "request_id": "varchar", "outcome": "bool",
+    "outcome_observed_at": "timestamptz", "fingerprint": "varchar",
+}  # fmt: skip
+
+
+def record_insert_new(*, records: Sequence[Record]) -> int:
+    """Insert the fingerprinted records not stored yet (COPY into a staging table, then
+    ``INSERT ... ON CONFLICT DO NOTHING``), in one transaction. Returns how many were inserted."""
+    from pgvector.psycopg import register_vector  # psycopg's own adapter, for the binary COPY
+
+    columns = ", ".join(_COPY_COLUMNS)
+    with transaction.atomic(), connection.cursor() as django_cursor:
+        raw = django_cursor.connection
+        register_vector(raw)
+        with raw.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS backfill_staging (LIKE records_record INCLUDING DEFAULTS) "
+                "ON COMMIT DELETE ROWS"
+            )
+            with cursor.copy(f"COPY backfill_staging ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(list(_COPY_COLUMNS.values()))
+                for record in records:
+                    copy.write_row([getattr(record, column) for column in _COPY_COLUMNS])
+            cursor.execute(  # the columns are constants, not input
+                f"INSERT INTO records_record ({columns}) SELECT {columns} FROM backfill_staging "  # noqa: S608
+                "ON CONFLICT (model_version_id, fingerprint) WHERE fingerprint IS NOT NULL DO NOTHING"
+            )
+            return int(cursor.rowcount)
 
 
 def record_set_outcome(
@@ -66,28 +127,3 @@ def record_set_outcome(
     record.outcome_set_by = user_or_none(user)
     record.save(update_fields=["outcome", "outcome_observed_at", "outcome_set_by"])
     return record
-
-
-def _compressed(upload: Any) -> bytes:
-    """The upload, gzip-compressed (as it came, if it already is: its expanded size is checked as
-    the job reads it, once)."""
-    head = upload.read(2)
-    upload.seek(0)
-    if head == b"\x1f\x8b":
-        return bytes(upload.read())
-    out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as archive:
-        shutil.copyfileobj(upload, archive, length=1 << 20)
-    return out.getvalue()
-
-
-def import_job_create(*, upload: Any, options: dict[str, Any], user: Principal | None) -> ImportJob:
-    """Store the upload (compressed) and queue its import."""
-    job = ImportJob.objects.create(
-        created_by=user_or_none(user),
-        filename=upload.name[:255],
-        data=_compressed(upload),
-        options=options,
-    )
-    run_import.enqueue(str(job.pk))
-    return job

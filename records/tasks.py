@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_tasks import task
 
+from core.principal import Principal, user_or_none
 from predictions.selectors import ModelNotFound, loaded_model_get
 from records.backfill import BackfillError, BackfillOptions, BackfillSummary, backfill_csv
 from records.models import ImportJob
@@ -189,3 +190,28 @@ def import_jobs_reap(*, now: Any = None) -> int:
                     transaction.on_commit(partial(run_import.enqueue, str(job.pk)))
         reaped += updated
     return reaped
+
+
+def _compressed(upload: Any) -> bytes:
+    """The upload, gzip-compressed (as it came, if it already is: its expanded size is checked as
+    the job reads it, once)."""
+    head = upload.read(2)
+    upload.seek(0)
+    if head == b"\x1f\x8b":
+        return bytes(upload.read())
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as archive:
+        shutil.copyfileobj(upload, archive, length=1 << 20)
+    return out.getvalue()
+
+
+def import_job_create(*, upload: Any, options: dict[str, Any], user: Principal | None) -> ImportJob:
+    """Store the upload (compressed) and queue its import."""
+    job = ImportJob.objects.create(
+        created_by=user_or_none(user),
+        filename=upload.name[:255],
+        data=_compressed(upload),
+        options=options,
+    )
+    run_import.enqueue(str(job.pk))
+    return job

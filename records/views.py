@@ -27,8 +27,8 @@ from records.models import ImportJob
 from records.prediction import prediction_create_one
 from records.selectors import InvalidCursor, RecordFilters, record_get, record_list, record_list_similar, record_page
 from records.serializers import RecordListParamsSerializer
-from records.services import import_job_create, record_set_outcome
-from records.tasks import import_jobs_reap
+from records.services import record_set_outcome
+from records.tasks import import_job_create, import_jobs_reap
 
 LABEL_COLOURS = ["emerald", "amber", "rose", "fuchsia", "violet"]
 PAGE_SIZE = 25
