@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,13 +33,7 @@ def make_csv(path: Path, rows: int) -> None:
     sample.to_csv(path, index=False)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--text-rows", type=int, default=5_000, help="rows for the (slow) text embedder")
-    parser.add_argument("--data-dir", type=Path, default=ROOT / ".data-bench-backfill")
-    args = parser.parse_args()
-    data_dir = args.data_dir.resolve()
+def _setup(data_dir: Path) -> None:
     os.environ["RISKENGINE_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "riskengine.settings")
     os.environ.setdefault("DEBUG", "1")
@@ -50,48 +45,68 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
+    call_command("bootstrap", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
+
+
+def _bench_model(embedder: str) -> Any:
+    """A copy of the demo model's production version served with ``embedder``, with no records."""
+    from predictions.models import ModelVersion
+    from predictions.selectors import loaded_model_cache_clear, loaded_model_get
+    from predictions.services import model_version_promote
+    from records.models import Record
+
+    version = ModelVersion.objects.filter(name=f"bench-{embedder}").first()
+    if version is None:
+        version = ModelVersion.objects.get(name="credit", status="production")
+        version.pk = None
+        version.name = f"bench-{embedder}"
+        version.version = 1
+        version.status = "staging"
+        version.embedder = embedder
+        version.save()
+        model_version_promote(model_version=version)
+    Record.objects.filter(model_version=version).delete()
+    loaded_model_cache_clear()
+    return loaded_model_get(name=f"bench-{embedder}")
+
+
+def _raw_embedding_rate(model: Any, csv_path: Path, embedder: str) -> float:
+    """Rows per second of the embedder alone, on rows of the same file, in the same run."""
     from predictions.embedding_runtime import embedder_get
     from predictions.ml.embedding import render_text
     from predictions.ml.features import decode_row, encode_frame
     from predictions.ml.training import read_training_csv
-    from predictions.models import ModelVersion
-    from predictions.selectors import loaded_model_cache_clear, loaded_model_get
-    from predictions.services import model_version_promote
-    from records.backfill import BackfillOptions, backfill_csv
-    from records.models import Record
 
-    call_command("bootstrap", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
-    base = ModelVersion.objects.get(name="credit", status="production")
+    frame = read_training_csv(csv_path).head(2000 if embedder == "tabular" else 300)
+    encoded = encode_frame(frame.drop(columns=["creditability"]), model.schema)
+    if embedder == "tabular":
+        start = time.perf_counter()
+        model.tabular_embedder().encode_rows(encoded)
+    else:
+        texts = [render_text(model.schema, decode_row(model.schema, row)) for row in encoded]
+        embedder_get().encode(texts[:10])
+        start = time.perf_counter()
+        embedder_get().encode(texts)
+    return len(encoded) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--text-rows", type=int, default=5_000, help="rows for the (slow) text embedder")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".data-bench-backfill")
+    args = parser.parse_args()
+    data_dir = args.data_dir.resolve()
+    _setup(data_dir)
+    from records.backfill import BackfillOptions, backfill_csv
+
     results = []
     for embedder, rows in (("tabular", args.rows), ("text", args.text_rows)):
         csv_path = data_dir / f"backfill-{rows}.csv"
         if not csv_path.exists():
             make_csv(csv_path, rows)
-        version = ModelVersion.objects.filter(name=f"bench-{embedder}").first()
-        if version is None:
-            version = ModelVersion.objects.get(pk=base.pk)
-            version.pk = None
-            version.name = f"bench-{embedder}"
-            version.version = 1
-            version.status = "staging"
-            version.embedder = embedder
-            version.save()
-            model_version_promote(model_version=version)
-        Record.objects.filter(model_version=version).delete()
-        loaded_model_cache_clear()
-        model = loaded_model_get(name=f"bench-{embedder}")
-        # raw batch embedding throughput of the same backend, in the same run
-        frame = read_training_csv(csv_path).head(2000 if embedder == "tabular" else 300)
-        encoded = encode_frame(frame.drop(columns=["creditability"]), model.schema)
-        if embedder == "tabular":
-            start = time.perf_counter()
-            model.tabular_embedder().encode_rows(encoded)
-        else:
-            texts = [render_text(model.schema, decode_row(model.schema, row)) for row in encoded]
-            embedder_get().encode(texts[:10])
-            start = time.perf_counter()
-            embedder_get().encode(texts)
-        raw_rate = len(encoded) / (time.perf_counter() - start)
+        model = _bench_model(embedder)
+        raw_rate = _raw_embedding_rate(model, csv_path, embedder)
         start = time.perf_counter()
         with csv_path.open("rb") as source:
             summary = backfill_csv(

@@ -17,13 +17,14 @@ import secrets
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import psutil
+
+from bench.client import Request, keep_alive_load, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,12 +86,12 @@ def production_env(env: dict[str, str]) -> dict[str, str]:
     return {**env, **_production_settings(jwt_signing_key=str(settings.SIMPLE_JWT["SIGNING_KEY"]))}
 
 
-def start_gunicorn(env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_gunicorn(env: dict[str, str], *, root: Path = ROOT) -> subprocess.Popen[bytes]:
     """gunicorn with the project's gunicorn.conf.py and production settings, quiet; the caller
-    terminates it."""
+    terminates it. ``root``: another checkout of the project to serve (its own code and config)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py")],
-        cwd=ROOT,
+        [sys.executable, "-m", "gunicorn", "--config", str(root / "gunicorn.conf.py")],
+        cwd=root,
         env=production_env(env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -98,44 +99,20 @@ def start_gunicorn(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def load(port: int, key: str, feats: list[dict[str, Any]], clients: int, seconds: float) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
+    headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {key}"}
 
-    def client(offset: int) -> None:
-        nonlocal errors
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {key}"}
-        i = offset
-        mine: list[float] = []
-        bad = 0
-        while time.perf_counter() < deadline:
-            body = json.dumps({"model": "credit", "features": feats[i % len(feats)]})
-            start = time.perf_counter()
-            conn.request("POST", "/api/predict/", body, headers)
-            response = conn.getresponse()
-            response.read()
-            mine.append(time.perf_counter() - start)
-            bad += response.status != 201
-            i += clients
-        with lock:
-            latencies.extend(mine)
-            errors += bad
+    def predict(i: int) -> Request:
+        return "POST", "/api/predict/", json.dumps({"model": "credit", "features": feats[i % len(feats)]}), headers
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
+    tally, threads, started = keep_alive_load(port=port, clients=clients, seconds=seconds, request=predict, expect=201)
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - start
-    ordered = sorted(latencies)
+    elapsed = time.perf_counter() - started
     return {
-        "rps": len(ordered) / elapsed,
-        "p50": statistics.median(ordered) * 1000,
-        "p99": ordered[int(len(ordered) * 0.99)] * 1000,
-        "errors": errors,
+        "rps": tally.ok / elapsed,
+        "p50": statistics.median(tally.latencies) * 1000,
+        "p99": percentile(tally.latencies, 0.99),
+        "errors": sum(tally.statuses.values()) - tally.ok,
     }
 
 

@@ -19,12 +19,15 @@ import http.client
 import json
 import os
 import statistics
-import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
+
+from bench.client import Request, Tally, keep_alive_load, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +43,7 @@ def _cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clients", type=int, default=16)
@@ -49,148 +52,135 @@ def main() -> None:
     parser.add_argument("--outage", action="store_true")
     parser.add_argument("--outage-at", type=float, default=20)
     parser.add_argument("--outage-for", type=float, default=10)
-    args = parser.parse_args()
-    from bench.gunicorn import _features, _ready, setup_django, start_gunicorn
+    return parser.parse_args()
 
-    setup_django()
+
+def _outage(args: argparse.Namespace, t0: float) -> dict[str, float]:
+    """Stop the embedded PostgreSQL at ``--outage-at`` for ``--outage-for`` seconds; /readyz is asked
+    once while it is down."""
     from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from rest_framework_simplejwt.tokens import AccessToken
 
-    from accounts.services import api_key_create
-    from core.embedded_pg import ensure_server, pgdata_path, stop_server
-    from records.models import Record
+    from core.embedded_pg import ensure_server, stop_server
 
-    api_key, key = api_key_create(name=f"bench-load-{uuid.uuid4().hex[:6]}")
-    staff, _ = get_user_model().objects.get_or_create(username="bench-reader", defaults={"is_staff": True})
-    reader_token = str(AccessToken.for_user(staff))
-    feats = _features()
-    env = dict(os.environ, GUNICORN_BIND=f"127.0.0.1:{args.port}", API_THROTTLE_RATE="1000000/min")
-    started = time.perf_counter()
-    server = start_gunicorn(env)
-    statuses: collections.Counter[str] = collections.Counter()
-    created = 0
-    latencies: list[float] = []
-    read_latencies: list[float] = []
-    timeline: list[tuple[float, int]] = []  # (time, status) of predict responses
-    lock = threading.Lock()
-    try:
-        _ready(args.port, started)
-        master = psutil.Process(server.pid)
-        pg_pid = int((pgdata_path(Path(settings.RISKENGINE_DATA_DIR)) / "postmaster.pid").read_text().split()[0])
-        measured = [master, *master.children(recursive=True)]
-        postgres = [psutil.Process(pg_pid), *psutil.Process(pg_pid).children(recursive=True)]
-        cpu_before = _cpu_seconds(measured) + _cpu_seconds(postgres)
-        t0 = time.perf_counter()
-        deadline = t0 + args.seconds
+    time.sleep(max(0.0, t0 + args.outage_at - time.perf_counter()))
+    data_dir = Path(settings.RISKENGINE_DATA_DIR)
+    stop_server(data_dir)
+    down_at = time.perf_counter() - t0
+    time.sleep(2)
+    conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
+    conn.request("GET", "/readyz")
+    ready_response = conn.getresponse()
+    ready_response.read()
+    time.sleep(max(0.0, args.outage_for - 2))
+    ensure_server(data_dir, "riskengine")
+    up_at = time.perf_counter() - t0
+    return {"readyz during outage": ready_response.status, "down at": round(down_at, 1), "up at": round(up_at, 1)}
 
-        def predictor(offset: int) -> None:
-            nonlocal created
-            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
-            headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {key}"}
-            i = offset
-            while time.perf_counter() < deadline:
-                body = json.dumps({"model": "credit", "features": feats[i % len(feats)]})
-                start = time.perf_counter()
-                try:
-                    conn.request("POST", "/api/predict/", body, headers)
-                    response = conn.getresponse()
-                    payload = response.read()
-                    status = response.status
-                    kind = str(status)
-                    if status >= 500 and not payload.startswith(b"{"):
-                        kind = f"{status}-not-json"
-                    if status == 503 and response.getheader("Retry-After") is None:
-                        kind = "503-no-retry-after"
-                except (OSError, http.client.HTTPException):
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
-                    status, kind = 0, "connection-error"
-                elapsed = time.perf_counter() - start
-                with lock:
-                    statuses[kind] += 1
-                    timeline.append((start - t0, status))
-                    if status == 201:
-                        created += 1
-                        latencies.append(elapsed)
-                i += args.clients
 
-        def reader() -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
-            headers = {"Authorization": f"Bearer {reader_token}"}
-            while time.perf_counter() < deadline:
-                start = time.perf_counter()
-                try:
-                    conn.request("GET", "/api/records/?page_size=50", headers=headers)
-                    response = conn.getresponse()
-                    response.read()
-                    if response.status == 200:
-                        with lock:
-                            read_latencies.append(time.perf_counter() - start)
-                except (OSError, http.client.HTTPException):
-                    conn.close()
-                    conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
-                time.sleep(0.05)
+def _processes(server_pid: int) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """The gunicorn master and workers, and the PostgreSQL server and its backends."""
+    from django.conf import settings
 
-        threads = [threading.Thread(target=predictor, args=(n,)) for n in range(args.clients)]
-        threads += [threading.Thread(target=reader) for _ in range(args.readers)]
-        for thread in threads:
-            thread.start()
-        outage: dict[str, object] = {}
-        if args.outage:
-            time.sleep(max(0.0, t0 + args.outage_at - time.perf_counter()))
-            data_dir = Path(settings.RISKENGINE_DATA_DIR)
-            stop_server(data_dir)
-            down_at = time.perf_counter() - t0
-            time.sleep(2)
-            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
-            conn.request("GET", "/readyz")
-            ready_response = conn.getresponse()
-            outage["readyz during outage"] = ready_response.status
-            ready_response.read()
-            time.sleep(max(0.0, args.outage_for - 2))
-            ensure_server(data_dir, "riskengine")
-            up_at = time.perf_counter() - t0
-            outage.update({"down at": round(down_at, 1), "up at": round(up_at, 1)})
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - t0
-        cpu_after = _cpu_seconds([master, *master.children(recursive=True)]) + _cpu_seconds(postgres)
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-    from django.db import connection
+    from core.embedded_pg import pgdata_path
 
-    connection.close()  # this process's own connection did not survive an outage
-    stored = Record.objects.filter(api_key=api_key).count()
-    ordered = sorted(latencies)
-    rps = created / elapsed
+    master = psutil.Process(server_pid)
+    pg_pid = int((pgdata_path(Path(settings.RISKENGINE_DATA_DIR)) / "postmaster.pid").read_text().split()[0])
+    postgres = [psutil.Process(pg_pid), *psutil.Process(pg_pid).children(recursive=True)]
+    return [master, *master.children(recursive=True)], postgres
+
+
+def _report(args: argparse.Namespace, predicts: Tally, reads: Tally, elapsed: float, extra: dict[str, Any]) -> None:
+    rps = predicts.ok / elapsed
     print(
         f"{args.clients} predict clients + {args.readers} list readers for {elapsed:.0f} s (gunicorn.conf.py defaults):"
     )
-    print(f"  statuses: {dict(statuses)}")
-    p50 = statistics.median(ordered) * 1000
-    p99 = ordered[int(len(ordered) * 0.99)] * 1000
-    print(f"  predict: {rps:.1f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    if read_latencies:
-        reads = sorted(read_latencies)
-        print(f"  records list: {len(reads)} reads, p50 {statistics.median(reads) * 1000:.1f} ms")
+    print(f"  statuses: {dict(predicts.statuses)}")
+    p50 = statistics.median(predicts.latencies) * 1000
+    print(f"  predict: {rps:.1f} requests/s, p50 {p50:.1f} ms, p99 {percentile(predicts.latencies, 0.99):.1f} ms")
+    if reads.latencies:
+        print(f"  records list: {reads.ok} reads, p50 {statistics.median(reads.latencies) * 1000:.1f} ms")
     if not args.outage:
-        cpu_per_request = (cpu_after - cpu_before) / max(1, sum(statuses.values()))
+        cpu_per_request = extra["cpu"] / max(1, sum(predicts.statuses.values()))
         capacity = 2 / cpu_per_request
         print(
             f"  CPU per request (gunicorn + PostgreSQL): {cpu_per_request * 1000:.1f} ms -> 2 cores allow "
             f"{capacity:.1f} requests/s; achieved {rps / capacity:.0%} (goal >= 80%)"
         )
     else:
-        up_at = float(outage["up at"])  # type: ignore[arg-type]
-        after = sorted(t for t, status in timeline if status == 201 and t >= up_at)
-        recovery = after[0] - up_at if after else float("nan")
-        down_at = float(outage["down at"])  # type: ignore[arg-type]
-        during = collections.Counter(s for t, s in timeline if down_at + 0.5 < t < up_at)
+        outage = extra["outage"]
+        after = sorted(t for t, status in predicts.timeline if status == 201 and t >= outage["up at"])
+        recovery = after[0] - outage["up at"] if after else float("nan")
+        during = collections.Counter(s for t, s in predicts.timeline if outage["down at"] + 0.5 < t < outage["up at"])
         print(f"  outage: {outage}; statuses while down: {dict(during)}")
         print(f"  first 201 after the database came back: {recovery:.2f} s (goal <= 5 s)")
-    print(f"  records stored {stored} == 201 responses {created}: {stored == created}")
+    print(f"  records stored {extra['stored']} == 201 responses {predicts.ok}: {extra['stored'] == predicts.ok}")
+
+
+def _requests() -> tuple[Any, Callable[[int], Request], Callable[[int], Request]]:
+    """A fresh API key, and the i-th predict request (posted with it) and list request (a staff JWT)."""
+    from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from accounts.services import api_key_create
+    from bench.gunicorn import _features
+
+    api_key, key = api_key_create(name=f"bench-load-{uuid.uuid4().hex[:6]}")
+    staff, _ = get_user_model().objects.get_or_create(username="bench-reader", defaults={"is_staff": True})
+    read_headers = {"Authorization": f"Bearer {AccessToken.for_user(staff)}"}
+    predict_headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {key}"}
+    feats = _features()
+
+    def predict(i: int) -> Request:
+        body = json.dumps({"model": "credit", "features": feats[i % len(feats)]})
+        return "POST", "/api/predict/", body, predict_headers
+
+    def read(i: int) -> Request:
+        return "GET", "/api/records/?page_size=50", None, read_headers
+
+    return api_key, predict, read
+
+
+def main() -> None:
+    args = _arguments()
+    from bench.gunicorn import _ready, setup_django, start_gunicorn
+
+    setup_django()
+    from records.models import Record
+
+    api_key, predict, read = _requests()
+    env = dict(os.environ, GUNICORN_BIND=f"127.0.0.1:{args.port}", API_THROTTLE_RATE="1000000/min")
+    started = time.perf_counter()
+    server = start_gunicorn(env)
+    extra: dict[str, Any] = {}
+    try:
+        _ready(args.port, started)
+        measured, postgres = _processes(server.pid)
+        cpu_before = _cpu_seconds(measured) + _cpu_seconds(postgres)
+        predicts, threads, t0 = keep_alive_load(
+            port=args.port, clients=args.clients, seconds=args.seconds, request=predict, expect=201
+        )
+        reads, readers, _ = keep_alive_load(
+            port=args.port,
+            clients=args.readers,
+            seconds=args.seconds,
+            request=read,
+            pause=0.05,
+        )
+        if args.outage:
+            extra["outage"] = _outage(args, t0)
+        for thread in threads + readers:
+            thread.join()
+        elapsed = time.perf_counter() - t0
+        measured, _ = _processes(server.pid)
+        extra["cpu"] = _cpu_seconds(measured) + _cpu_seconds(postgres) - cpu_before
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    from django.db import connection
+
+    connection.close()  # this process's own connection did not survive an outage
+    extra["stored"] = Record.objects.filter(api_key=api_key).count()
+    _report(args, predicts, reads, elapsed, extra)
 
 
 if __name__ == "__main__":

@@ -73,50 +73,51 @@ class LinearExplainer:
         self.schema = schema
         self.numeric: list[tuple[int, float, float, float, float]] = []  # j, fill, mean, scale, coef
         self.categorical: list[tuple[int, np.ndarray]] = []  # j, table[code] (last entry: missing)
-        self.category_base = np.zeros(len(schema))
         self.n_columns = len(coef)
         # per-column layout, for the tabular embedding: (j, column, fill, centre, scale, coef) and
         # (j, code -> column or -1 (last slot: missing), column coefs, column training means)
         self.numeric_columns: list[tuple[int, int, float, float, float, float]] = []
         self.category_columns: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, int]] = []
-        base = intercept
         self.column_feature = np.empty(len(coef), dtype=np.int64)  # transformed column -> feature
+        base = intercept
         for j, spec in enumerate(schema):
             name = f"f{j}"
             cols = prep.output_indices_[name]
             self.column_feature[cols] = j
             step = prep.named_transformers_[name]
             if spec.type == "category":
-                categories = list(step.named_steps["onehot"].categories_[0])
-                table = np.zeros(len(spec.choices) + 1)
-                for offset, category in enumerate(categories):
-                    weight = coef[cols.start + offset]
-                    if category == MISSING_CATEGORY:
-                        table[-1] = weight
-                    else:
-                        table[spec.choices.index(category)] = weight
-                expected = float(coef[cols] @ background_mean[cols])
-                self.categorical.append((j, table - expected))
-                base += expected
-                code_to_column = np.full(len(spec.choices) + 1, -1, dtype=np.int64)
-                for offset, category in enumerate(categories):
-                    slot = len(spec.choices) if category == MISSING_CATEGORY else spec.choices.index(category)
-                    code_to_column[slot] = offset
-                self.category_columns.append(
-                    (j, code_to_column, coef[cols].copy(), background_mean[cols].copy(), cols.start)
-                )
+                base += self._add_category(j, spec, step, cols, coef, background_mean)
             else:
-                fill = float(step.named_steps["impute"].statistics_[0])
-                mean = float(step.named_steps["scale"].mean_[0])
-                scale = float(step.named_steps["scale"].scale_[0])
-                c = float(coef[cols.start])
-                # mean of the scaled training column: 0 up to rounding, kept exact
-                shift = float(background_mean[cols.start])
-                self.numeric.append((j, fill, mean - shift * scale, scale, c))
-                self.numeric_columns.append((j, cols.start, fill, mean - shift * scale, scale, c))
-                base += c * shift
+                base += self._add_numeric(j, step, cols.start, coef, background_mean)
         self.base = base
         self.coef = coef
+
+    def _add_category(
+        self, j: int, spec: FeatureSpec, step: Any, cols: slice, coef: np.ndarray, background_mean: np.ndarray
+    ) -> float:
+        """Lay out one one-hot feature; returns its expected contribution (moved into the base)."""
+        categories = list(step.named_steps["onehot"].categories_[0])
+        table = np.zeros(len(spec.choices) + 1)
+        code_to_column = np.full(len(spec.choices) + 1, -1, dtype=np.int64)
+        for offset, category in enumerate(categories):
+            slot = len(spec.choices) if category == MISSING_CATEGORY else spec.choices.index(category)
+            table[slot] = coef[cols.start + offset]
+            code_to_column[slot] = offset
+        expected = float(coef[cols] @ background_mean[cols])
+        self.categorical.append((j, table - expected))
+        self.category_columns.append((j, code_to_column, coef[cols].copy(), background_mean[cols].copy(), cols.start))
+        return expected
+
+    def _add_numeric(self, j: int, step: Any, col: int, coef: np.ndarray, background_mean: np.ndarray) -> float:
+        """Lay out one imputed, standardised feature; returns its expected contribution."""
+        fill = float(step.named_steps["impute"].statistics_[0])
+        mean = float(step.named_steps["scale"].mean_[0])
+        scale = float(step.named_steps["scale"].scale_[0])
+        c = float(coef[col])
+        shift = float(background_mean[col])  # mean of the scaled training column: 0 up to rounding, kept exact
+        self.numeric.append((j, fill, mean - shift * scale, scale, c))
+        self.numeric_columns.append((j, col, fill, mean - shift * scale, scale, c))
+        return c * shift
 
     def column_contributions(self, encoded: np.ndarray) -> np.ndarray:
         """Per transformed column: coef * (t(x) - training mean). Rows sum to the feature contributions."""
@@ -353,59 +354,59 @@ except ImportError:  # pragma: no cover
     pass
 
 
+def _flatten_forest(model: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray, int]:
+    """The fitted HGB's trees as one node table (children and bitsets offset), their roots and depth."""
+    nodes_list, bits_list, roots = [], [], []
+    node_offset = bits_offset = max_depth = 0
+    for iteration in model._predictors:
+        predictor = iteration[0]
+        nodes = predictor.nodes.copy()
+        inner = ~nodes["is_leaf"].astype(bool)
+        nodes["left"][inner] += node_offset
+        nodes["right"][inner] += node_offset
+        nodes["bitset_idx"][inner & nodes["is_categorical"].astype(bool)] += bits_offset
+        roots.append(node_offset)
+        nodes_list.append(nodes)
+        bits = np.asarray(predictor.raw_left_cat_bitsets, dtype=np.uint32).reshape(-1, 8)
+        bits_list.append(bits)
+        node_offset += len(nodes)
+        bits_offset += len(bits)
+        max_depth = max(max_depth, int(nodes["depth"].max()))
+    nodes = np.concatenate(nodes_list)
+    raw_bits = np.concatenate(bits_list) if bits_offset else np.zeros((1, 8), dtype=np.uint32)
+    known_bits, fmap = model._bin_mapper.make_known_categories_bitsets()
+    known_bits = np.asarray(known_bits, dtype=np.uint32).reshape(-1, 8)
+    if known_bits.shape[0] == 0:
+        known_bits = np.zeros((1, 8), dtype=np.uint32)
+    arrays = (
+        nodes["feature_idx"].astype(np.int64),
+        nodes["num_threshold"].astype(np.float64),
+        nodes["missing_go_to_left"].astype(np.uint8),
+        nodes["left"].astype(np.int64),
+        nodes["right"].astype(np.int64),
+        nodes["is_leaf"].astype(np.uint8),
+        nodes["value"].astype(np.float64),
+        nodes["is_categorical"].astype(np.uint8),
+        nodes["bitset_idx"].astype(np.int64),
+        raw_bits,
+        known_bits,
+        np.asarray(fmap, dtype=np.int64),
+    )
+    return arrays, np.asarray(roots, dtype=np.int64), max_depth
+
+
 class TreeExplainer:
     def __init__(self, pipeline: Pipeline, schema: list[FeatureSpec], background: np.ndarray) -> None:
         model = pipeline.named_steps["model"]
         self.schema = schema
-        nodes_list = []
-        bits_list = []
-        roots = []
-        node_offset = 0
-        bits_offset = 0
-        max_depth = 0
-        for iteration in model._predictors:
-            predictor = iteration[0]
-            nodes = predictor.nodes.copy()
-            inner = ~nodes["is_leaf"].astype(bool)
-            nodes["left"][inner] += node_offset
-            nodes["right"][inner] += node_offset
-            nodes["bitset_idx"][inner & nodes["is_categorical"].astype(bool)] += bits_offset
-            roots.append(node_offset)
-            nodes_list.append(nodes)
-            bits = np.asarray(predictor.raw_left_cat_bitsets, dtype=np.uint32).reshape(-1, 8)
-            bits_list.append(bits)
-            node_offset += len(nodes)
-            bits_offset += len(bits)
-            max_depth = max(max_depth, int(nodes["depth"].max()))
-        nodes = np.concatenate(nodes_list)
-        raw_bits = np.concatenate(bits_list) if bits_offset else np.zeros((1, 8), dtype=np.uint32)
-        known_bits, fmap = model._bin_mapper.make_known_categories_bitsets()
-        known_bits = np.asarray(known_bits, dtype=np.uint32).reshape(-1, 8)
-        if known_bits.shape[0] == 0:
-            known_bits = np.zeros((1, 8), dtype=np.uint32)
-        self.arrays = (
-            nodes["feature_idx"].astype(np.int64),
-            nodes["num_threshold"].astype(np.float64),
-            nodes["missing_go_to_left"].astype(np.uint8),
-            nodes["left"].astype(np.int64),
-            nodes["right"].astype(np.int64),
-            nodes["is_leaf"].astype(np.uint8),
-            nodes["value"].astype(np.float64),
-            nodes["is_categorical"].astype(np.uint8),
-            nodes["bitset_idx"].astype(np.int64),
-            raw_bits,
-            known_bits,
-            np.asarray(fmap, dtype=np.int64),
-        )
-        self.roots = np.asarray(roots, dtype=np.int64)
+        self.arrays, self.roots, self.max_depth = _flatten_forest(model)
         self._init_remap(model, len(schema))
-        self.max_depth = max_depth
-        self.weights = _shapley_weights(max_depth + 1)
+        self.weights = _shapley_weights(self.max_depth + 1)
         self.baseline = float(np.ravel(model._baseline_prediction)[0])
         self.background_encoded = np.asarray(background, dtype=np.float64)
         self.background = self._to_model_space(background)
         self.base = self.baseline + float(self._raw(self.background).mean())
-        self.zdir = np.zeros((len(nodes), len(self.background)), dtype=np.bool_)
+        self.zdir = np.zeros((len(self.arrays[0]), len(self.background)), dtype=np.bool_)
         _background_directions(self.background, self.arrays, self.zdir)
 
     def _init_remap(self, model: Any, n_features: int) -> None:

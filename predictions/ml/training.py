@@ -132,6 +132,18 @@ def _labels(
     return frame, y
 
 
+def _encoded_features(
+    features: pd.DataFrame, *, descriptions: Mapping[str, str] | None
+) -> tuple[list[FeatureSpec], np.ndarray]:
+    if features.shape[1] == 0:
+        raise TrainingError("no feature columns left after excluding the target and --exclude")
+    try:
+        schema = infer_schema(features, descriptions=descriptions)
+        return schema, encode_frame(features, schema)
+    except SchemaError as exc:
+        raise TrainingError(str(exc)) from None
+
+
 def train(
     frame: pd.DataFrame,
     *,
@@ -145,15 +157,7 @@ def train(
     algorithm_get(algorithm)  # an unknown name fails before any work
     frame, y = _labels(frame, target=target, positive=positive, exclude=exclude)
 
-    features = frame.drop(columns=[target, *exclude])
-    if features.shape[1] == 0:
-        raise TrainingError("no feature columns left after excluding the target and --exclude")
-    try:
-        schema = infer_schema(features, descriptions=descriptions)
-        encoded = encode_frame(features, schema)
-    except SchemaError as exc:
-        raise TrainingError(str(exc)) from None
-
+    schema, encoded = _encoded_features(frame.drop(columns=[target, *exclude]), descriptions=descriptions)
     idx_train, idx_test = train_test_split(
         np.arange(len(y)), test_size=TEST_SIZE, stratify=y, random_state=SEED, shuffle=True
     )

@@ -67,15 +67,7 @@ class Command(BaseCommand):
             bar.update(summary.bytes_read - bar.n)
 
         summary = BackfillSummary()
-        run = BackfillOptions(
-            timestamp_column=options["timestamp_column"],
-            outcome_column=options["outcome_column"],
-            outcome_positive=options["outcome_positive"],
-            outcome_negative=options["outcome_negative"],
-            id_column=options["id_column"],
-            batch_size=options["batch_size"],
-            request_id=f"backfill:{path.name}"[:128],
-        )
+        run = _backfill_options(options, path)
         try:
             with path.open("rb") as source, rejects_path.open("w", encoding="utf-8", newline="") as rejects:
                 summary = backfill_csv(
@@ -108,3 +100,15 @@ class Command(BaseCommand):
         )
         if summary.ignored_columns:
             self.stdout.write(f"ignored columns outside the schema: {', '.join(summary.ignored_columns)}\n")
+
+
+def _backfill_options(options: dict[str, Any], path: Path) -> BackfillOptions:
+    return BackfillOptions(
+        timestamp_column=options["timestamp_column"],
+        outcome_column=options["outcome_column"],
+        outcome_positive=options["outcome_positive"],
+        outcome_negative=options["outcome_negative"],
+        id_column=options["id_column"],
+        batch_size=options["batch_size"],
+        request_id=f"backfill:{path.name}"[:128],
+    )

@@ -1,0 +1,55 @@
+"""House rules as checks: what a review would otherwise have to catch by eye."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("core", "accounts", "predictions", "records", "riskengine", "bench")
+MAX_FUNCTION_LINES = 50
+
+
+def _project_modules() -> list[Path]:
+    return [
+        path
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if "tests" not in path.parts and "migrations" not in path.parts
+    ]
+
+
+def _numba_kernels(source: str) -> set[str]:
+    """Functions the module compiles with numba (``numba.njit(...)(name)``): kept whole for speed."""
+    return set(re.findall(r"numba\.njit\([^)]*\)\((\w+)\)", source))
+
+
+def long_functions(path: Path) -> list[str]:
+    source = path.read_text()
+    kernels = _numba_kernels(source)
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name not in kernels:
+            lines = (node.end_lineno or node.lineno) - node.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+                found.append(f"{where}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_no_function_is_over_50_lines_outside_numba_kernels() -> None:
+    assert [found for path in _project_modules() for found in long_functions(path)] == []
+
+
+def test_the_length_check_finds_a_long_function(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    module = tmp_path / "probe.py"
+    module.write_text(f"def too_long():\n{body}\n\n\ndef kernel():\n{body}\n\n\nkernel = numba.njit()(kernel)\n")
+    assert [line.split()[1] for line in long_functions(module)] == ["too_long"]
+
+
+def test_no_module_unpickles() -> None:
+    """Model artifacts are skops with an allowlist; pickle and joblib run code from the file."""
+    pattern = re.compile(r"^\s*(import|from)\s+(pickle|joblib|cloudpickle|dill)\b", re.MULTILINE)
+    assert [str(p.relative_to(ROOT)) for p in _project_modules() if pattern.search(p.read_text())] == []
