@@ -77,14 +77,16 @@ class _Parts:
         return embed_rows(model=self.model, rows=[self.validated[i]])
 
     def insert(self, i: int, prediction: Any, vector: Any) -> Any:
-        from records.services import RecordOrigin, record_create_many
+        from records.services import RecordOrigin, record_create_many, records_build
 
         # As a request stores it: its own row and vector (the HNSW insert of a new vector costs
         # more than re-inserting one already in the graph), its request id, and the client's user
         # and API key (each a foreign key that PostgreSQL checks).
         origin = RecordOrigin(request_id=uuid.uuid4().hex, created_by=self.api_key.user, api_key=self.api_key)
         return record_create_many(
-            model=self.model, rows=[self.validated[i]], predictions=prediction, embeddings=vector, origin=origin
+            records=records_build(
+                model=self.model, rows=[self.validated[i]], predictions=prediction, embeddings=vector, origin=origin
+            )
         )
 
     def in_request_order(self, i: int) -> None:

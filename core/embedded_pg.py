@@ -28,10 +28,10 @@ _started: dict[Path, EmbeddedServer] = {}
 
 # Applied once when the cluster is created (the server then restarts once to take shared_buffers).
 _SERVER_SETTINGS = {
-    # HNSW index builds are about 3x faster with 1GB than with the 64MB default.
+    # An HNSW index build is fast only while its graph fits in maintenance memory (64MB by default).
     "maintenance_work_mem": "1GB",
     "work_mem": "16MB",
-    # The HNSW index of 1M 384-d vectors is about 2 GB: let it live in PostgreSQL's own cache.
+    # The HNSW index of a million records must live in PostgreSQL's own cache (its size: docs/performance.md).
     "shared_buffers": "3GB",
     "effective_cache_size": "8GB",
 }

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.admin import ReadOnlyAdmin
 from predictions.models import ModelVersion, PromotionEvent
 from predictions.services import RegistryError, model_version_promote, model_version_rollback
 
@@ -47,16 +48,7 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
 
 
 @admin.register(PromotionEvent)
-class PromotionEventAdmin(admin.ModelAdmin[PromotionEvent]):
+class PromotionEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "name", "action", "model_version", "previous", "created_by"]
     list_filter = ["action", "name"]
     raw_id_fields = ["model_version", "previous", "created_by"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -9,6 +9,7 @@ from django.db import connections
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from core.admin import ReadOnlyAdmin
 from records.models import Record
 
 
@@ -28,7 +29,7 @@ class EstimatedCountPaginator(Paginator[Any]):
 
 
 @admin.register(Record)
-class RecordAdmin(admin.ModelAdmin[Record]):
+class RecordAdmin(ReadOnlyAdmin):
     list_display = ["id", "timestamp", "model_id", "risk_score", "risk_label", "outcome", "request_id"]
     list_filter = ["risk_label", "outcome", ("timestamp", admin.DateFieldListFilter)]
     search_fields = ["=id", "=request_id"]
@@ -50,12 +51,3 @@ class RecordAdmin(admin.ModelAdmin[Record]):
             return queryset.filter(pk=uuid.UUID(term)), False
         except ValueError:
             return queryset.filter(request_id=term), False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -13,7 +13,7 @@ from predictions.embedding_runtime import embed_rows
 from predictions.inference import FeatureValidationError, inference_predict, inference_validate_many
 from predictions.selectors import LoadedModel
 from records.models import Record
-from records.services import RecordOrigin, record_create_many
+from records.services import RecordOrigin, record_create_many, records_build
 
 
 def prediction_create(
@@ -33,12 +33,9 @@ def prediction_create(
         predictions = inference_predict(model=model, rows=rows)
     embeddings = embed_rows(model=model, rows=rows)  # Server-Timing "embed"
     with timed("insert"):
+        origin = RecordOrigin(request_id=request_id, created_by=created_by, api_key=api_key)
         records = record_create_many(
-            model=model,
-            rows=rows,
-            predictions=predictions,
-            embeddings=embeddings,
-            origin=RecordOrigin(request_id=request_id, created_by=created_by, api_key=api_key),
+            records=records_build(model=model, rows=rows, predictions=predictions, embeddings=embeddings, origin=origin)
         )
     for record in records:
         PREDICTIONS.labels(record.model_id, record.risk_label).inc()

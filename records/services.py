@@ -67,16 +67,8 @@ def records_build(
     return records
 
 
-def record_create_many(
-    *,
-    model: LoadedModel,
-    rows: Sequence[dict[str, Any]],
-    predictions: Sequence[Prediction],
-    embeddings: np.ndarray | None,
-    origin: RecordOrigin,
-) -> list[Record]:
+def record_create_many(*, records: Sequence[Record]) -> list[Record]:
     """One bulk INSERT, in one transaction: either every record exists afterwards or none does."""
-    records = records_build(model=model, rows=rows, predictions=predictions, embeddings=embeddings, origin=origin)
     with transaction.atomic():
         return Record.objects.bulk_create(records)
 

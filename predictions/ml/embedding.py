@@ -5,8 +5,8 @@ model directory). Two backends compute the same function:
 
 * ``onnx`` (default): the model exported once with ``torch.onnx`` and quantised to int8
   (per-channel, dynamic), run by ONNX Runtime with the model's own fast tokenizer. It needs no torch
-  at serving time. Measured here (docs/performance.md): about 2x faster than torch, cosine about
-  0.99 to the fp32 model.
+  at serving time: faster than torch, and close to the fp32 model (both measured in
+  docs/performance.md).
 * ``torch``: sentence-transformers itself.
 
 A record's text is its feature values in schema order, joined by "; ", with stable number
@@ -135,11 +135,10 @@ class OnnxEmbedder:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # Spinning: the threads poll for the next operator's work instead of sleeping between
-            # operators (a text runs about 100), 1.5-3 ms off a text here. They stop when the run
-            # returns (force_spinning_stop): spinning on after it took a core from PostgreSQL and
-            # the other requests. Under full load spinning still costs CPU: EMBEDDING_SPIN=0 gives
-            # 9-23 % more throughput at full load and a slower lone request (docs/performance.md).
+            # Spinning threads poll for the next operator's work instead of sleeping: a lone request
+            # is faster. They stop when the run returns (force_spinning_stop), so as not to take a
+            # core from PostgreSQL; EMBEDDING_SPIN=0 trades the lone request's speed for throughput
+            # at full load (docs/performance.md).
             options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spin else "0")
             options.add_session_config_entry("session.force_spinning_stop", "1")
             self._session = ort.InferenceSession(self._model_bytes, options, providers=["CPUExecutionProvider"])
@@ -155,8 +154,8 @@ class OnnxEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One row per text. Each distinct text runs on its own (no padding), because int8 dynamic
         quantisation scales activations per tensor: batching texts together would make a record's
-        vector depend on its batch-mates (cosine about 0.987). Unbatched runs are as fast here
-        (125 texts/s against 94-131 batched; docs/performance.md) and exactly reproducible.
+        vector depend on its batch-mates. Unbatched runs are as fast here (docs/performance.md)
+        and exactly reproducible.
         """
         out = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
         if not texts:
