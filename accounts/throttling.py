@@ -127,7 +127,7 @@ class _DatabaseRateThrottle(BaseThrottle):
 
     def __init__(self) -> None:
         rate = self.THROTTLE_RATES[self.scope]
-        num_requests, duration = SimpleRateThrottle.parse_rate(self, rate)  # type: ignore[arg-type]
+        num_requests, duration = SimpleRateThrottle.parse_rate(self, rate)  # type: ignore[arg-type]  # borrowed unbound
         assert num_requests is not None and duration is not None
         self.num_requests: int = num_requests
         self.duration: int = duration

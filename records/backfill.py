@@ -103,7 +103,7 @@ class _Source:
         head = buffered.peek(2)[:2]
         binary: IO[bytes] = buffered
         if head == b"\x1f\x8b":
-            binary = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]
+            binary = gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[assignment]  # a binary stream too
         expanded = io.BufferedReader(_Counting(binary, max_expanded_bytes, name))
         # Undecodable bytes become lone surrogates: the row holding them is rejected, not the file.
         self.text = io.TextIOWrapper(expanded, encoding="utf-8-sig", errors="surrogateescape", newline="")

@@ -45,7 +45,7 @@ class StrictMixin:
             unknown = sorted(str(key) for key in data if key not in self.fields)
             if unknown:
                 raise serializers.ValidationError({key[:100]: ["Unknown field."] for key in unknown[:20]})
-        return super().to_internal_value(data)  # type: ignore[misc]
+        return super().to_internal_value(data)  # type: ignore[misc]  # a mixin: the stubs cannot see the serializer base
 
 
 class StrictSerializer(StrictMixin, serializers.Serializer[dict[str, Any]]):

@@ -388,7 +388,7 @@ def encode(schema: Schema, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         if spec.type == "category":
             index = {choice: float(i) for i, choice in enumerate(spec.choices)}
             index_get = index.get
-            columns.append([index_get(row.get(name), math.nan) for row in rows])  # type: ignore[arg-type]
+            columns.append([index_get(row.get(name), math.nan) for row in rows])  # type: ignore[arg-type]  # any value may be looked up
         else:
             columns.append([math.nan if (v := row.get(name)) is None else float(v) for row in rows])
     if not rows:

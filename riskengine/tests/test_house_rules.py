@@ -53,3 +53,15 @@ def test_no_module_unpickles() -> None:
     """Model artifacts are skops with an allowlist; pickle and joblib run code from the file."""
     pattern = re.compile(r"^\s*(import|from)\s+(pickle|joblib|cloudpickle|dill)\b", re.MULTILINE)
     assert [str(p.relative_to(ROOT)) for p in _project_modules() if pattern.search(p.read_text())] == []
+
+
+def test_every_type_ignore_says_why() -> None:
+    """A targeted ``# type: ignore[code]`` followed by ``# reason`` on the same line."""
+    ignore = re.compile(r"#\s*type:\s*ignore(?!\[[-a-z_, ]+\]\s+#\s*\S)")
+    bare = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in _project_modules()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if ignore.search(line)
+    ]
+    assert bare == []
