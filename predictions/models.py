@@ -38,6 +38,8 @@ class ModelVersion(models.Model):
     positive_class = models.CharField(max_length=128, blank=True)
     label_bands = models.JSONField(default=default_label_bands)
     metrics = models.JSONField(default=dict, blank=True)
+    # What monitoring compares live records with (predictions.ml.reference); {} until computed.
+    reference_profile = models.JSONField(default=dict, blank=True)
     training_sha256 = models.CharField(max_length=64, blank=True)
     training_rows = models.PositiveIntegerField(default=0)
     artifact = models.BinaryField(editable=False)

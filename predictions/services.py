@@ -31,6 +31,26 @@ class RegistryError(ApplicationError):
     status = 409
 
 
+def _trained_profile(trained: TrainedModel, bands: list[dict[str, Any]]) -> dict[str, Any]:
+    from predictions.ml.reference import profile_from_scorer
+    from predictions.ml.scoring import scoring_model_from_trained
+
+    if trained.train_encoded is None or trained.holdout_encoded is None:
+        return {}
+    return profile_from_scorer(
+        scoring_model_from_trained(trained, bands),
+        train_encoded=trained.train_encoded,
+        holdout_encoded=trained.holdout_encoded,
+        source="training",
+    )
+
+
+def _sha256(path: Path) -> str:
+    from predictions.ml.training import file_sha256
+
+    return file_sha256(path) if path.is_file() else ""
+
+
 def model_version_register(
     *,
     trained: TrainedModel,
@@ -52,6 +72,7 @@ def model_version_register(
         algorithm=trained.algorithm,
     )
     bands = check_label_bands(label_bands or default_label_bands())
+    profile = _trained_profile(trained, bands)
     with transaction.atomic():
         # serialise version numbering per name across processes
         with transaction.get_connection().cursor() as cursor:
@@ -68,6 +89,7 @@ def model_version_register(
             positive_class=trained.positive_class,
             label_bands=bands,
             metrics=trained.metrics,
+            reference_profile=profile,
             training_sha256=trained.training_sha256,
             training_rows=trained.training_rows,
             artifact=artifact,
@@ -156,6 +178,32 @@ def model_version_rollback(*, name: str, user: Principal | None = None) -> Model
         return model_version_promote(model_version=made.previous, user=user, action=PromotionEvent.Action.ROLLBACK)
 
 
+def model_version_profile_from_csv(*, model_version: ModelVersion, csv_path: Path) -> ModelVersion:
+    """Write the reference profile of a version registered without one, from its training CSV (split
+    as training split it, so the profile is the one registration would have written)."""
+    from predictions.ml.reference import profile_from_scorer
+    from predictions.ml.training import file_sha256, read_training_csv, training_rows_split
+    from predictions.selectors import loaded_model_get
+
+    if not csv_path.is_file():
+        raise RegistryError(f"file not found: {csv_path}")
+    if model_version.training_sha256 and file_sha256(csv_path) != model_version.training_sha256:
+        raise RegistryError(f"{csv_path} is not the file {model_version.model_id} was trained on (its SHA-256 differs)")
+    loaded = loaded_model_get(model_id=model_version.model_id)
+    train, holdout = training_rows_split(
+        read_training_csv(csv_path),
+        schema=loaded.schema,
+        target=model_version.target,
+        positive=model_version.positive_class,
+    )
+    profile = profile_from_scorer(
+        loaded.scorer, train_encoded=train, holdout_encoded=holdout, source=f"csv:{csv_path.name}"
+    )
+    ModelVersion.objects.filter(pk=model_version.pk).update(reference_profile=profile)
+    model_version.reference_profile = profile
+    return model_version
+
+
 def demo_model_ensure(
     *, csv_path: Path | None = None, descriptions_path: Path | None = None
 ) -> tuple[ModelVersion, bool]:
@@ -166,6 +214,8 @@ def demo_model_ensure(
     csv_path = csv_path or Path(settings.BASE_DIR) / "data" / "german_credit.csv"
     existing = ModelVersion.objects.filter(name=DEMO_MODEL_NAME, status=ModelVersion.Status.PRODUCTION).first()
     if existing is not None:
+        if not existing.reference_profile and existing.training_sha256 == _sha256(csv_path):
+            existing = model_version_profile_from_csv(model_version=existing, csv_path=csv_path)
         return existing, False
     from predictions.ml.training import TrainingError, file_sha256
 

@@ -10,6 +10,15 @@ from pgvector.django import HnswIndex, VectorField
 from predictions.ml.embedding import EMBEDDING_DIM
 
 
+class ClockTimestamp(models.Func):
+    """PostgreSQL's ``clock_timestamp()``: the time of the statement's own row write, not of the
+    transaction's start (``now()``), so that a reader's watermark can trust it."""
+
+    function = "clock_timestamp"
+    template = "clock_timestamp()"
+    output_field = models.DateTimeField()
+
+
 class Record(models.Model):
     """One scored case: what came in, what the model said and why, and (later) what really happened."""
 
@@ -38,6 +47,10 @@ class Record(models.Model):
     fingerprint = models.CharField(  # noqa: DJ001 - NULL (not "") for API records, so uniqueness ignores them
         max_length=64, null=True, blank=True, editable=False
     )
+    # Change tracking for readers that fold the store incrementally (monitoring): when the row was
+    # written and when its outcome last changed, by the database clock at the write itself.
+    stored_at = models.DateTimeField(db_default=ClockTimestamp(), editable=False)
+    outcome_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-timestamp", "-id"]
@@ -54,6 +67,12 @@ class Record(models.Model):
             models.Index(fields=["-timestamp", "-id"], name="record_ts_idx"),
             models.Index(fields=["risk_score", "id"], name="record_score_idx"),
             models.Index(fields=["created_by", "-timestamp", "-id"], name="record_owner_ts_idx"),
+            models.Index(fields=["stored_at"], name="record_stored_idx"),
+            models.Index(
+                fields=["outcome_changed_at"],
+                condition=models.Q(outcome_changed_at__isnull=False),
+                name="record_outcome_changed_idx",
+            ),
             HnswIndex(
                 name="record_embedding_hnsw",
                 fields=["embedding"],

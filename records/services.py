@@ -15,7 +15,7 @@ from accounts.models import ApiKey
 from core.principal import Principal, user_or_none
 from predictions.ml.scoring import Prediction
 from predictions.selectors import LoadedModel
-from records.models import Record
+from records.models import ClockTimestamp, Record
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,8 @@ def record_insert_new(*, records: Sequence[Record]) -> int:
                 for record in records:
                     copy.write_row([getattr(record, column) for column in _COPY_COLUMNS])
             cursor.execute(  # the columns are constants, not input
-                f"INSERT INTO records_record ({columns}) SELECT {columns} FROM backfill_staging "  # noqa: S608
+                f"INSERT INTO records_record ({columns}, outcome_changed_at) "  # noqa: S608
+                f"SELECT {columns}, CASE WHEN outcome IS NOT NULL THEN clock_timestamp() END FROM backfill_staging "
                 "ON CONFLICT (model_version_id, fingerprint) WHERE fingerprint IS NOT NULL DO NOTHING"
             )
             return int(cursor.rowcount)
@@ -117,5 +118,10 @@ def record_set_outcome(
     record.outcome = outcome
     record.outcome_observed_at = observed_at or timezone.now()
     record.outcome_set_by = user_or_none(user)
-    record.save(update_fields=["outcome", "outcome_observed_at", "outcome_set_by"])
+    Record.objects.filter(pk=record.pk).update(
+        outcome=outcome,
+        outcome_observed_at=record.outcome_observed_at,
+        outcome_set_by=record.outcome_set_by,
+        outcome_changed_at=ClockTimestamp(),
+    )
     return record

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "predictions",
     "records",
+    "monitoring",
 ]
 
 MIDDLEWARE = [

@@ -43,6 +43,7 @@ class TrainedModel:
     training_sha256: str
     training_rows: int
     train_encoded: np.ndarray | None = None  # the training split (not persisted)
+    holdout_encoded: np.ndarray | None = None  # the holdout split (not persisted)
 
 
 def file_sha256(path: Path) -> str:
@@ -132,6 +133,30 @@ def _labels(
     return frame, y
 
 
+def holdout_split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The row indexes of the training and holdout splits: stratified, seeded, so reproducible."""
+    idx_train, idx_test = train_test_split(
+        np.arange(len(y)), test_size=TEST_SIZE, stratify=y, random_state=SEED, shuffle=True
+    )
+    return np.asarray(idx_train), np.asarray(idx_test)
+
+
+def training_rows_split(
+    frame: pd.DataFrame, *, schema: Sequence[FeatureSpec], target: str, positive: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The encoded training and holdout rows of a training CSV, split exactly as :func:`train` split it."""
+    frame, y = _labels(frame, target=target, positive=positive, exclude=())
+    missing = [spec.name for spec in schema if spec.name not in frame.columns]
+    if missing:
+        raise TrainingError(f"the CSV lacks the model's feature column(s): {', '.join(missing)}")
+    try:
+        encoded = encode_frame(frame, schema)
+    except SchemaError as exc:
+        raise TrainingError(str(exc)) from None
+    idx_train, idx_test = holdout_split(y)
+    return encoded[idx_train], encoded[idx_test]
+
+
 def _encoded_features(
     features: pd.DataFrame, *, descriptions: Mapping[str, str] | None
 ) -> tuple[list[FeatureSpec], np.ndarray]:
@@ -158,9 +183,7 @@ def train(
     frame, y = _labels(frame, target=target, positive=positive, exclude=exclude)
 
     schema, encoded = _encoded_features(frame.drop(columns=[target, *exclude]), descriptions=descriptions)
-    idx_train, idx_test = train_test_split(
-        np.arange(len(y)), test_size=TEST_SIZE, stratify=y, random_state=SEED, shuffle=True
-    )
+    idx_train, idx_test = holdout_split(y)
     x_train, x_test = encoded[idx_train], encoded[idx_test]
     y_train, y_test = y[idx_train], y[idx_test]
 
@@ -187,4 +210,5 @@ def train(
         training_sha256=training_sha256,
         training_rows=len(y),
         train_encoded=x_train,
+        holdout_encoded=x_test,
     )

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "accounts", "predictions", "records", "riskengine", "bench")
+PACKAGES = ("core", "accounts", "predictions", "records", "monitoring", "riskengine", "bench")
 MAX_FUNCTION_LINES = 50
 
 

@@ -1,0 +1,149 @@
+"""The fold: its SQL bins equal the profile's numpy rules, and the rollups always equal a
+recomputation from scratch, whatever mix of inserts, late outcomes and backfills came first."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+
+from monitoring.models import BinDay, DayTotal, OutcomeDay, ShapDay
+from monitoring.services import monitoring_fold
+from predictions.inference import inference_predict
+from predictions.ml.features import decode_row, encode, encode_frame
+from predictions.ml.reference import encoded_bins, numeric_bins
+from predictions.ml.training import read_training_csv
+from predictions.selectors import loaded_model_get
+from records.models import Record
+from records.services import RecordOrigin, record_create_many, record_set_outcome, records_build
+
+pytestmark = pytest.mark.django_db(transaction=True)
+START = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def rows():
+    model = loaded_model_get(name="credit")
+    frame = read_training_csv(Path(settings.BASE_DIR) / "data" / "german_credit.csv")
+    encoded = encode_frame(frame.drop(columns=["creditability"]), model.schema)
+    return [decode_row(model.schema, row) for row in encoded]
+
+
+def _store(rows, *, days, outcomes=None, rng):
+    """Score ``rows`` and store them on the given days (no embedding: monitoring does not read it)."""
+    model = loaded_model_get(name="credit")
+    when = [START + timedelta(days=int(d), seconds=int(rng.integers(0, 86_400))) for d in days]
+    origin = RecordOrigin(timestamps=when, outcomes=outcomes)
+    built = records_build(
+        model=model, rows=rows, predictions=inference_predict(model=model, rows=rows), embeddings=None, origin=origin
+    )
+    return record_create_many(records=built)
+
+
+@pytest.fixture(autouse=True)
+def _no_safety_margin(monkeypatch):
+    # The fold trusts only records stored SAFETY_SECONDS ago; a test's records are all committed.
+    monkeypatch.setattr("monitoring.services.SAFETY_SECONDS", 0)
+
+
+def _fold_now():
+    return monitoring_fold()
+
+
+def _expected(version):
+    """Every rollup, recomputed in numpy from the records as they are now."""
+    model = loaded_model_get(model_id=version.model_id)
+    profile = version.reference_profile
+    records = list(Record.objects.filter(model_version=version))
+    bins, shap, totals, outcomes = defaultdict(int), defaultdict(lambda: [0, 0.0, 0.0]), defaultdict(float), {}
+    encoded = encode(model.schema, [r.features_json for r in records])
+    n = len(profile["features"])
+    labels = profile["label"]["labels"]
+    for i, record in enumerate(records):
+        day = record.timestamp.astimezone(UTC).date()
+        for j, (spec, feature) in enumerate(zip(model.schema, profile["features"], strict=True)):
+            bins[(day, j, int(encoded_bins(spec, encoded[i : i + 1, j], feature["edges"])[0]))] += 1
+        score_bin = numeric_bins(np.array([record.risk_score]), profile["score"]["edges"], missing_bin=False)[0]
+        bins[(day, n, int(score_bin))] += 1
+        bins[(day, n + 1, labels.index(record.risk_label))] += 1
+        for driver in record.drivers:
+            cell = shap[(day, [f["name"] for f in profile["features"]].index(driver["feature"]))]
+            cell[0] += 1
+            cell[1] += driver["contribution"]
+            cell[2] += abs(driver["contribution"])
+        totals[day] += record.risk_score
+        if record.outcome is not None:
+            key = (day, labels.index(record.risk_label))
+            n_, pos, score_sum, brier = outcomes.get(key, (0, 0, 0.0, 0.0))
+            y = int(record.outcome)
+            outcomes[key] = (n_ + 1, pos + y, score_sum + record.risk_score, brier + (record.risk_score - y) ** 2)
+    return dict(bins), shap, totals, outcomes
+
+
+def _assert_rollups_match(version):
+    bins, shap, totals, outcomes = _expected(version)
+    stored = {(b.day, b.feature, b.bin): b.count for b in BinDay.objects.filter(model_version=version)}
+    assert stored == bins
+    stored_shap = {(s.day, s.feature): s for s in ShapDay.objects.filter(model_version=version)}
+    assert set(stored_shap) == set(shap)
+    for key, (count, total, absolute) in shap.items():
+        assert stored_shap[key].n == count
+        assert stored_shap[key].shap_sum == pytest.approx(total, abs=1e-9)
+        assert stored_shap[key].abs_shap_sum == pytest.approx(absolute, abs=1e-9)
+    stored_totals = {t.day: t.score_sum for t in DayTotal.objects.filter(model_version=version)}
+    assert stored_totals == pytest.approx(totals, abs=1e-9)
+    stored_outcomes = {
+        (o.day, o.label): (o.n, o.positives, o.score_sum, o.brier_sum)
+        for o in OutcomeDay.objects.filter(model_version=version)
+    }
+    assert set(stored_outcomes) == set(outcomes)
+    for key, value in outcomes.items():
+        assert stored_outcomes[key][:2] == value[:2]
+        assert stored_outcomes[key][2:] == pytest.approx(value[2:], abs=1e-9)
+
+
+def test_rollups_equal_a_recomputation_after_inserts_late_outcomes_and_backfills(demo_model, rows):
+    rng = np.random.default_rng(5)
+    first = _store(rows[:300], days=rng.integers(0, 20, 300), rng=rng)
+    summary = _fold_now()
+    assert summary.records == 300 and summary.rebuilt == ["credit@1"]
+    _assert_rollups_match(demo_model)
+    # Late outcomes for records of many days, one corrected, then more traffic and a "backfill"
+    # of old days that arrives with its outcomes.
+    for record in first[:80]:
+        record_set_outcome(record=record, outcome=bool(rng.integers(0, 2)))
+    record_set_outcome(record=first[0], outcome=not first[0].outcome)
+    _store(rows[300:500], days=rng.integers(15, 30, 200), rng=rng)
+    _store(rows[500:650], days=rng.integers(0, 5, 150), outcomes=[bool(x) for x in rng.integers(0, 2, 150)], rng=rng)
+    summary = _fold_now()
+    assert summary.records == 350 and summary.outcome_days > 0 and summary.rebuilt == []
+    _assert_rollups_match(demo_model)
+    assert _fold_now().records == 0  # nothing new: nothing folded twice
+    _assert_rollups_match(demo_model)
+
+
+def test_a_changed_profile_rebuilds_the_rollups(demo_model, rows):
+    rng = np.random.default_rng(9)
+    _store(rows[:120], days=rng.integers(0, 3, 120), rng=rng)
+    _fold_now()
+    profile = dict(demo_model.reference_profile)
+    profile["features"] = [dict(f) for f in profile["features"]]
+    numeric = next(f for f in profile["features"] if f["type"] in ("number", "integer") and len(f["edges"]) > 3)
+    numeric["edges"] = numeric["edges"][::2]  # coarser bins
+    numeric["counts"] = [0] * len(numeric["edges"])
+    type(demo_model).objects.filter(pk=demo_model.pk).update(reference_profile=profile)
+    demo_model.refresh_from_db()
+    summary = _fold_now()
+    assert summary.rebuilt == ["credit@1"] and summary.records == 120
+    _assert_rollups_match(demo_model)
+
+
+def test_records_of_a_version_without_a_profile_are_not_folded(demo_model, rows):
+    type(demo_model).objects.filter(pk=demo_model.pk).update(reference_profile={})
+    _store(rows[:10], days=[0] * 10, rng=np.random.default_rng(1))
+    assert _fold_now().records == 0
+    assert not BinDay.objects.exists()

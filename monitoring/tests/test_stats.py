@@ -1,0 +1,97 @@
+"""Each formula against an independent computation on synthetic data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+from sklearn.metrics import roc_auc_score
+
+from monitoring.stats import (
+    auc_from_groups,
+    benjamini_hochberg,
+    binned_ks_p_value,
+    chi2_p_value,
+    js_distance,
+    psi,
+    psi_status,
+    worst,
+)
+
+
+def _psi_by_hand(window, reference):
+    total_w = sum(window) + 0.5 * len(window)
+    total_r = sum(reference) + 0.5 * len(reference)
+    out = 0.0
+    for w, r in zip(window, reference, strict=True):
+        p, q = (w + 0.5) / total_w, (r + 0.5) / total_r
+        out += (p - q) * math.log(p / q)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_psi_and_js_match_independent_computations(seed):
+    rng = np.random.default_rng(seed)
+    window = rng.integers(0, 500, 11).tolist()
+    reference = rng.integers(0, 500, 11).tolist()
+    window[3] = 0  # an empty bin is smoothed, not infinite
+    assert psi(window, reference) == pytest.approx(_psi_by_hand(window, reference), abs=1e-12)
+    assert js_distance(window, reference) == pytest.approx(jensenshannon(window, reference, base=2), abs=1e-12)
+    assert psi(window, window) == 0.0 and js_distance(window, window) == 0.0
+
+
+def test_the_p_values_match_scipy_on_raw_samples():
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 4, 3000), rng.integers(0, 4, 2000)
+    wa, wb = np.bincount(a, minlength=4), np.bincount(b, minlength=4)
+    table = np.array([wa, wb], dtype=float)
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    statistic = float(((table - expected) ** 2 / expected).sum())
+    assert chi2_p_value(wa, wb) == pytest.approx(stats.chi2.sf(statistic, 3), rel=1e-9)
+    # Binned KS with one value per bin is the exact two-sample KS statistic on those values.
+    x, y = rng.normal(0, 1, 4000).round(1), rng.normal(0.1, 1, 3000).round(1)
+    values = np.unique(np.concatenate([x, y]))
+    cx = np.array([np.sum(x == v) for v in values])
+    cy = np.array([np.sum(y == v) for v in values])
+    d = stats.ks_2samp(x, y).statistic
+    effective = len(x) * len(y) / (len(x) + len(y))
+    assert binned_ks_p_value(cx, cy) == pytest.approx(stats.kstwobign.sf(d * math.sqrt(effective)), rel=1e-9)
+
+
+def test_delong_matches_sklearn_and_a_bootstrap():
+    rng = np.random.default_rng(11)
+    y = rng.random(3000) < 0.3
+    scores = np.round(1 / (1 + np.exp(-(rng.normal(0, 1, 3000) + 1.2 * y))), 3)  # ties included
+    values = np.unique(scores)
+    groups = [(int(np.sum(y & (scores == v))), int(np.sum(~y & (scores == v)))) for v in values]
+    result = auc_from_groups(groups)
+    assert result.auc == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
+    boot = []
+    for _ in range(400):
+        pick = rng.integers(0, len(y), len(y))
+        boot.append(roc_auc_score(y[pick], scores[pick]))
+    low, high = np.percentile(boot, [2.5, 97.5])
+    assert result.low == pytest.approx(low, abs=0.006) and result.high == pytest.approx(high, abs=0.006)
+
+
+def test_benjamini_hochberg_matches_the_step_up_rule():
+    p = [0.01, 0.04, 0.03, 0.005, 0.5, float("nan"), 0.2]
+    q = benjamini_hochberg(p)
+    valid = [x for x in p if not math.isnan(x)]
+    m = len(valid)
+    for i, value in enumerate(p):
+        if math.isnan(value):
+            assert math.isnan(q[i])
+            continue
+        expected = min(min(1.0, pv * m / (sorted(valid).index(pv) + 1)) for pv in valid if pv >= value)
+        assert q[i] == pytest.approx(expected, abs=1e-12)
+
+
+def test_effect_size_decides_and_small_windows_are_too_few():
+    assert psi_status(0.3, 499) == "too_few"
+    assert [psi_status(v, 500) for v in (0.05, 0.1, 0.25)] == ["stable", "warning", "critical"]
+    assert worst(["stable", "too_few", "warning"]) == "warning"
+    assert worst(["too_few"]) == "too_few"
