@@ -48,15 +48,20 @@ install-dev: $(DEV_STAMP)
 .env:
 	$(PYTHON) -m core.local_env .env
 
-# A background-task worker (CSV imports) runs beside the web server and stops with it.
+# A background-task worker (CSV imports) and the monitoring scheduler (the fold, every minute) run
+# beside the web server and stop with it.
 run: install .env
 	$(PY) manage.py bootstrap
-	$(PY) manage.py run_worker --interval 1 & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py run_worker --interval 1 & worker=$$!; \
+	$(PY) manage.py monitoring_fold --every 60 >/dev/null & scheduler=$$!; \
+	trap 'kill $$worker $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)
 
 serve: install .env
 	$(PY) manage.py bootstrap
-	$(PY) manage.py run_worker --interval 1 & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py run_worker --interval 1 & worker=$$!; \
+	$(PY) manage.py monitoring_fold --every 60 >/dev/null & scheduler=$$!; \
+	trap 'kill $$worker $$scheduler 2>/dev/null' EXIT INT TERM; \
 	PORT=$(PORT) $(VENV)/bin/gunicorn --config gunicorn.conf.py
 
 lint: install-dev

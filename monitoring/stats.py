@@ -16,8 +16,10 @@ PSI_CRITICAL = 0.25
 MIN_RECORDS = 500
 MIN_OUTCOMES = 100
 
+Counts = Sequence[float] | np.ndarray
 
-def psi(window: Sequence[float], reference: Sequence[float]) -> float:
+
+def psi(window: Counts, reference: Counts) -> float:
     """Population stability index: each bin count + 0.5, then normalised; sum of (p - q) ln(p / q)."""
     p = np.asarray(window, dtype=np.float64) + PSI_SMOOTHING
     q = np.asarray(reference, dtype=np.float64) + PSI_SMOOTHING
@@ -26,7 +28,7 @@ def psi(window: Sequence[float], reference: Sequence[float]) -> float:
     return float(np.sum((p - q) * np.log(p / q)))
 
 
-def js_distance(window: Sequence[float], reference: Sequence[float]) -> float:
+def js_distance(window: Counts, reference: Counts) -> float:
     """Jensen-Shannon distance, base 2, of the two count vectors' proportions (in [0, 1])."""
     p = np.asarray(window, dtype=np.float64)
     q = np.asarray(reference, dtype=np.float64)
@@ -42,7 +44,7 @@ def js_distance(window: Sequence[float], reference: Sequence[float]) -> float:
     return math.sqrt(max(0.0, (kl(p) + kl(q)) / 2))
 
 
-def chi2_p_value(window: Sequence[float], reference: Sequence[float]) -> float:
+def chi2_p_value(window: Counts, reference: Counts) -> float:
     """Pearson's chi-squared test of homogeneity on the 2 x k table (bins empty in both dropped)."""
     table = np.array([window, reference], dtype=np.float64)
     table = table[:, table.sum(axis=0) > 0]
@@ -51,7 +53,7 @@ def chi2_p_value(window: Sequence[float], reference: Sequence[float]) -> float:
     return float(stats.chi2_contingency(table, correction=False).pvalue)
 
 
-def binned_ks_p_value(window: Sequence[float], reference: Sequence[float]) -> float:
+def binned_ks_p_value(window: Counts, reference: Counts) -> float:
     """Two-sample Kolmogorov-Smirnov on the bins' cumulative proportions: D = max |F_w - F_r|,
     p = Q_KS(sqrt(n_w n_r / (n_w + n_r)) D) (the asymptotic Kolmogorov distribution)."""
     w = np.asarray(window, dtype=np.float64)

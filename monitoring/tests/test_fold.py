@@ -4,50 +4,21 @@ recomputation from scratch, whatever mix of inserts, late outcomes and backfills
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC
 
 import numpy as np
 import pytest
-from django.conf import settings
 
 from monitoring.models import BinDay, DayTotal, OutcomeDay, ShapDay
 from monitoring.services import monitoring_fold
-from predictions.inference import inference_predict
-from predictions.ml.features import decode_row, encode, encode_frame
+from monitoring.tests.conftest import store as _store
+from predictions.ml.features import encode
 from predictions.ml.reference import encoded_bins, numeric_bins
-from predictions.ml.training import read_training_csv
 from predictions.selectors import loaded_model_get
 from records.models import Record
-from records.services import RecordOrigin, record_create_many, record_set_outcome, records_build
+from records.services import record_set_outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
-START = datetime(2026, 9, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def rows():
-    model = loaded_model_get(name="credit")
-    frame = read_training_csv(Path(settings.BASE_DIR) / "data" / "german_credit.csv")
-    encoded = encode_frame(frame.drop(columns=["creditability"]), model.schema)
-    return [decode_row(model.schema, row) for row in encoded]
-
-
-def _store(rows, *, days, outcomes=None, rng):
-    """Score ``rows`` and store them on the given days (no embedding: monitoring does not read it)."""
-    model = loaded_model_get(name="credit")
-    when = [START + timedelta(days=int(d), seconds=int(rng.integers(0, 86_400))) for d in days]
-    origin = RecordOrigin(timestamps=when, outcomes=outcomes)
-    built = records_build(
-        model=model, rows=rows, predictions=inference_predict(model=model, rows=rows), embeddings=None, origin=origin
-    )
-    return record_create_many(records=built)
-
-
-@pytest.fixture(autouse=True)
-def _no_safety_margin(monkeypatch):
-    # The fold trusts only records stored SAFETY_SECONDS ago; a test's records are all committed.
-    monkeypatch.setattr("monitoring.services.SAFETY_SECONDS", 0)
 
 
 def _fold_now():
@@ -59,7 +30,10 @@ def _expected(version):
     model = loaded_model_get(model_id=version.model_id)
     profile = version.reference_profile
     records = list(Record.objects.filter(model_version=version))
-    bins, shap, totals, outcomes = defaultdict(int), defaultdict(lambda: [0, 0.0, 0.0]), defaultdict(float), {}
+    bins: dict = defaultdict(int)
+    shap: dict = defaultdict(lambda: [0, 0.0, 0.0])
+    totals: dict = defaultdict(float)
+    outcomes: dict = {}
     encoded = encode(model.schema, [r.features_json for r in records])
     n = len(profile["features"])
     labels = profile["label"]["labels"]
@@ -147,3 +121,13 @@ def test_records_of_a_version_without_a_profile_are_not_folded(demo_model, rows)
     _store(rows[:10], days=[0] * 10, rng=np.random.default_rng(1))
     assert _fold_now().records == 0
     assert not BinDay.objects.exists()
+
+
+def test_the_fold_command_reports_what_it_folded(demo_model, rows, capsys):
+    from django.core.management import call_command
+
+    _store(rows[:5], days=[0] * 5, rng=np.random.default_rng(3))
+    call_command("monitoring_fold")
+    assert capsys.readouterr().out.startswith("folded 5 records, 0 outcome days, rebuilt credit@1")
+    call_command("monitoring_fold")
+    assert capsys.readouterr().out.startswith("folded 0 records")

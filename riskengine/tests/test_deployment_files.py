@@ -14,13 +14,13 @@ def _compose() -> dict:
 
 def test_compose_has_db_api_and_worker():
     services = _compose()["services"]
-    assert set(services) == {"db", "api", "worker", "prometheus"}
+    assert set(services) == {"db", "api", "worker", "scheduler", "prometheus"}
     assert services["prometheus"]["profiles"] == ["monitoring"]  # only with --profile monitoring
 
 
 def test_compose_runs_production_settings_and_prometheus_scrapes_with_the_token():
     compose = _compose()
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "scheduler"):
         environment = compose["services"][name]["environment"]
         assert environment["DEBUG"] == "0" and environment["RISKENGINE_ENV_FILE"] == "none"
     prometheus = compose["services"]["prometheus"]
@@ -63,6 +63,8 @@ def test_compose_api_migrates_then_runs_gunicorn_and_worker_runs_db_worker():
     assert api_command.index("bootstrap") < api_command.index("gunicorn")  # bootstrap migrates first
     assert "readyz" in " ".join(services["api"]["healthcheck"]["test"])
     assert services["worker"]["command"] == ["python", "manage.py", "run_worker"]
+    assert services["scheduler"]["command"] == ["python", "manage.py", "monitoring_fold", "--every", "60"]
+    assert services["scheduler"]["depends_on"]["api"]["condition"] == "service_healthy"  # after migrations
 
 
 def test_dockerfile_is_multistage_slim_cpu_torch_nonroot_with_healthcheck():

@@ -1,0 +1,42 @@
+"""Records for the monitoring tests: the demo data scored and stored on chosen days."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from predictions.inference import inference_predict
+from predictions.ml.features import decode_row, encode_frame
+from predictions.ml.training import read_training_csv
+from predictions.selectors import loaded_model_get
+from records.services import RecordOrigin, record_create_many, records_build
+
+START = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def rows(demo_model):
+    model = loaded_model_get(name="credit")
+    frame = read_training_csv(Path(settings.BASE_DIR) / "data" / "german_credit.csv")
+    encoded = encode_frame(frame.drop(columns=["creditability"]), model.schema)
+    return [decode_row(model.schema, row) for row in encoded]
+
+
+def store(rows, *, days, outcomes=None, rng):
+    """Score ``rows`` and store them on the given days (no embedding: monitoring does not read it)."""
+    model = loaded_model_get(name="credit")
+    when = [START + timedelta(days=int(d), seconds=int(rng.integers(0, 86_400))) for d in days]
+    origin = RecordOrigin(timestamps=when, outcomes=outcomes)
+    built = records_build(
+        model=model, rows=rows, predictions=inference_predict(model=model, rows=rows), embeddings=None, origin=origin
+    )
+    return record_create_many(records=built)
+
+
+@pytest.fixture(autouse=True)
+def _no_safety_margin(monkeypatch):
+    # The fold trusts only records stored SAFETY_SECONDS ago; a test's records are all committed.
+    monkeypatch.setattr("monitoring.services.SAFETY_SECONDS", 0)
