@@ -131,3 +131,11 @@ def test_the_fold_command_reports_what_it_folded(demo_model, rows, capsys):
     assert capsys.readouterr().out.startswith("folded 5 records, 0 outcome days, rebuilt credit@1")
     call_command("monitoring_fold")
     assert capsys.readouterr().out.startswith("folded 0 records")
+
+
+def test_the_fold_command_refuses_a_negative_interval(demo_model):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--every must be 0"):
+        call_command("monitoring_fold", every=-1)
+    assert not BinDay.objects.exists()

@@ -57,5 +57,9 @@ def test_the_profile_command_refuses_another_file_and_unknown_versions(demo_mode
         call_command("monitoring_profile", "credit@1", csv=other)
     with pytest.raises(CommandError, match="does not exist"):
         call_command("monitoring_profile", "credit@9", csv=CSV)
+    for nonsense in ("credit", "credit@x", "@1", "credit@" + "9" * 40):
+        with pytest.raises(CommandError):
+            call_command("monitoring_profile", nonsense, csv=CSV)
+    assert ModelVersion.objects.get(pk=demo_model.pk).reference_profile == demo_model.reference_profile
     with pytest.raises(CommandError, match="file not found"):
         call_command("monitoring_profile", "credit@1", csv=tmp_path / "missing.csv")

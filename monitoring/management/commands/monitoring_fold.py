@@ -6,7 +6,7 @@ import signal
 import time
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from monitoring.services import monitoring_fold
 
@@ -20,8 +20,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         every: float = options["every"]
         if every < 0:
-            from django.core.management import CommandError
-
             raise CommandError("--every must be 0 (once) or a number of seconds")
         stopping = False
 
