@@ -87,8 +87,9 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
+# Two workers, one per core: the fuzz test runs on one while the rest run on the other.
 pytest: install-dev $(CHROMIUM)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2
 
 # Rebuild the Tailwind CSS (django-tailwind's theme app, npm). The output is committed, so running the
 # app needs no Node.

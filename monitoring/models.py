@@ -96,3 +96,22 @@ class OutcomeDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version_id} {self.day} label {self.label}: {self.positives}/{self.n}"
+
+
+class ScoreCellDay(models.Model):
+    """One day's records with an outcome whose score falls in one score cell (``cell`` = floor(score x
+    CELLS), the top cell holding 1.0): how many, how many positive, and their score sum. AUC and the
+    calibration error are computed on these cells. Recomputed with the day's outcome sums."""
+
+    model_version = models.ForeignKey("predictions.ModelVersion", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    cell = models.SmallIntegerField()
+    n = models.BigIntegerField()
+    positives = models.BigIntegerField()
+    score_sum = models.FloatField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model_version", "day", "cell"], name="scorecellday_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id} {self.day} cell {self.cell}: {self.positives}/{self.n}"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
+from django.db import connection
 from django.db.models import Sum
 
 from monitoring import stats
+from monitoring.binning import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL
 from monitoring.models import BinDay, DayTotal, ShapDay
 from predictions.models import ModelVersion
 
@@ -203,3 +206,169 @@ def attribution_report(*, model_version: ModelVersion, start: date, end: date) -
         shift=shift,
         parts=parts,
     )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Records whose categorical (or boolean) feature has one value."""
+
+    feature: str
+    value: str
+
+
+@dataclass
+class Band:
+    """Expected (mean score) against observed positive rate, in one label band."""
+
+    label: str
+    outcomes: int
+    expected_rate: float
+    observed_rate: float
+
+
+@dataclass
+class Performance:
+    """Realised performance of the records predicted in [start, end) whose outcome has arrived."""
+
+    start: date
+    end: date
+    records: int
+    outcomes: int
+    coverage: float  # outcomes / records
+    status: str  # "judged" or "too_few" (fewer than MIN_OUTCOMES outcomes)
+    auc: float
+    auc_low: float
+    auc_high: float
+    auc_cell_bound: float  # the most the cell AUC can differ from the AUC on exact scores
+    brier: float
+    log_loss: float
+    ece: float
+    expected_rate: float  # mean score of the records with an outcome
+    observed_rate: float
+    calibration_in_the_large: float  # expected - observed
+    waiting: int  # records still without an outcome
+    waiting_expected_rate: float  # their mean score: the positive rate expected if nothing drifted
+    bands: list[Band] = field(default_factory=list)
+    reliability: list[stats.CalibrationBin] = field(default_factory=list)
+
+
+@dataclass
+class PerformanceReport:
+    model_id: str
+    segment: Segment | None
+    overall: Performance
+    series: list[Performance]  # consecutive windows of ``step`` days
+
+
+# The rollup tables, or for a segment the same columns computed from its records.
+_ROLLUPS = {"totals": "monitoring_daytotal", "bands": "monitoring_outcomeday", "cells": "monitoring_scorecellday"}
+_SEGMENT_RECORDS = (
+    "FROM records_record r WHERE r.model_version_id = %(v)s AND r.timestamp >= %(start)s::timestamp AT TIME ZONE 'UTC' "
+    "AND r.timestamp < %(end)s::timestamp AT TIME ZONE 'UTC' AND r.features_json ->> %(sf)s = %(sv)s"
+)
+_SEGMENT_TABLES = {
+    "totals": f"(SELECT r.model_version_id, {DAY_SQL} AS day, count(*) AS n, sum(r.risk_score) AS score_sum "
+    f"{_SEGMENT_RECORDS} GROUP BY 1, 2)",
+    "bands": f"(SELECT r.model_version_id, {DAY_SQL} AS day, "
+    "array_position(%(labels)s::text[], r.risk_label::text) - 1 AS label, count(*) AS n, "
+    "count(*) FILTER (WHERE r.outcome) AS positives, sum(r.risk_score) AS score_sum, "
+    f"sum({BRIER_SQL}) AS brier_sum, sum({LOG_LOSS_SQL}) AS log_loss_sum {_SEGMENT_RECORDS} "
+    "AND r.outcome IS NOT NULL GROUP BY 1, 2, 3)",
+    "cells": f"(SELECT r.model_version_id, {DAY_SQL} AS day, {CELL_SQL} AS cell, count(*) AS n, "
+    f"count(*) FILTER (WHERE r.outcome) AS positives, sum(r.risk_score) AS score_sum {_SEGMENT_RECORDS} "
+    "AND r.outcome IS NOT NULL GROUP BY 1, 2, 3)",
+}
+_COLUMNS = {
+    "totals": ("", "sum(x.n), sum(x.score_sum)"),
+    "bands": ("x.label", "sum(x.n), sum(x.positives), sum(x.score_sum), sum(x.brier_sum), sum(x.log_loss_sum)"),
+    "cells": ("x.cell", "sum(x.n), sum(x.positives), sum(x.score_sum)"),
+}
+
+
+def _window_sums(kind: str, params: dict[str, Any], windows: int, width: int, segment: Segment | None) -> np.ndarray:
+    """Sums per window of ``step`` days (and per label band or score cell): shape
+    (windows, width, columns)."""
+    key, columns = _COLUMNS[kind]
+    table = _SEGMENT_TABLES[kind] if segment else _ROLLUPS[kind]
+    group = f"(x.day - %(start)s::date) / %(step)s, {key or '0'}"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {group}, {columns} FROM {table} x WHERE x.model_version_id = %(v)s "
+            f"AND x.day >= %(start)s AND x.day < %(end)s GROUP BY 1, 2",
+            params,
+        )
+        rows = cursor.fetchall()
+    out = np.zeros((windows, width, columns.count("sum(")), dtype=np.float64)
+    for w, k, *values in rows:
+        if k is not None and 0 <= k < width:
+            out[w, k] = [float(v or 0) for v in values]
+    return out
+
+
+def _performance(
+    start: date, end: date, totals: np.ndarray, bands: np.ndarray, cells: np.ndarray, labels: list[str]
+) -> Performance:
+    """The figures of one window from its sums (totals [n, score]; per band [n, pos, score, brier,
+    log loss]; per cell [n, pos, score])."""
+    records, outcomes = int(totals[0, 0]), int(bands[:, 0].sum())
+    positives, score_sum = float(bands[:, 1].sum()), float(bands[:, 2].sum())
+    nan = float("nan")
+    mean = (lambda value: value / outcomes) if outcomes else (lambda value: nan)
+    groups = [(int(p), int(n - p)) for n, p, _ in cells if n]
+    auc = stats.auc_from_groups(groups)
+    reliability = stats.equal_count_bins(cells[:, 0], cells[:, 1], cells[:, 2])
+    waiting = records - outcomes
+    return Performance(
+        start=start,
+        end=end,
+        records=records,
+        outcomes=outcomes,
+        coverage=outcomes / records if records else nan,
+        status="judged" if outcomes >= stats.MIN_OUTCOMES else "too_few",
+        auc=auc.auc,
+        auc_low=auc.low,
+        auc_high=auc.high,
+        auc_cell_bound=stats.auc_tie_bound(groups) if groups else nan,
+        brier=mean(float(bands[:, 3].sum())),
+        log_loss=mean(float(bands[:, 4].sum())),
+        ece=stats.expected_calibration_error(reliability),
+        expected_rate=mean(score_sum),
+        observed_rate=mean(positives),
+        calibration_in_the_large=mean(score_sum - positives),
+        waiting=waiting,
+        waiting_expected_rate=(float(totals[0, 1]) - score_sum) / waiting if waiting > 0 else nan,
+        bands=[
+            Band(label, int(n), s / n if n else nan, p / n if n else nan)
+            for label, (n, p, s, _, _) in zip(labels, bands, strict=True)
+        ],
+        reliability=reliability,
+    )
+
+
+def performance_report(
+    *, model_version: ModelVersion, start: date, end: date, step: int = 7, segment: Segment | None = None
+) -> PerformanceReport:
+    """Realised performance over [start, end) by time of prediction, overall and in consecutive
+    windows of ``step`` days (the last one may be shorter), over the records whose outcome has
+    arrived; optionally only one segment's records."""
+    labels = list(model_version.reference_profile["label"]["labels"])
+    windows = max(1, -(-(end - start).days // step))
+    params: dict[str, Any] = {"v": model_version.pk, "start": start, "end": end, "step": step, "labels": labels}
+    if segment:
+        params.update(sf=segment.feature, sv=segment.value)
+    totals = _window_sums("totals", params, windows, 1, segment)
+    bands = _window_sums("bands", params, windows, len(labels), segment)
+    cells = _window_sums("cells", params, windows, stats.SCORE_CELLS, segment)
+    series = [
+        _performance(
+            start + timedelta(days=w * step),
+            min(end, start + timedelta(days=(w + 1) * step)),
+            totals[w],
+            bands[w],
+            cells[w],
+            labels,
+        )
+        for w in range(windows)
+    ]
+    overall = _performance(start, end, totals.sum(axis=0), bands.sum(axis=0), cells.sum(axis=0), labels)
+    return PerformanceReport(model_id=model_version.model_id, segment=segment, overall=overall, series=series)

@@ -8,7 +8,8 @@ One fold, in one transaction (serialised by an advisory lock):
 2. Versions whose reference profile changed since their rollups were folded are rebuilt from all
    their records up to the previous watermark.
 3. Records stored in (watermark, upto] are added to their day's bin counts, SHAP sums and totals.
-4. Days with an outcome changed in (watermark, upto] get their outcome sums recomputed whole.
+4. Days with an outcome changed in (watermark, upto] get their outcome sums and score cells
+   recomputed whole.
 5. The watermark moves to ``upto``.
 
 A crash anywhere leaves the rollups and the watermark as they were before the fold.
@@ -24,13 +25,12 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from monitoring.binning import bins_sql
-from monitoring.models import BinDay, DayTotal, FoldState, OutcomeDay, ShapDay, VersionFold
+from monitoring.binning import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL, bins_sql
+from monitoring.models import BinDay, DayTotal, FoldState, OutcomeDay, ScoreCellDay, ShapDay, VersionFold
 from predictions.models import ModelVersion
 
-LOG_LOSS_EPSILON = 1e-15
 SAFETY_SECONDS = 2
-_DAY = "(r.timestamp AT TIME ZONE 'UTC')::date"
+_DAY = DAY_SQL
 
 
 @dataclass
@@ -92,28 +92,40 @@ def _fold_records(cursor: Any, version: ModelVersion, where: str, window: dict[s
     return int(cursor.fetchone()[0])
 
 
+_OUTCOME_RECORDS = (
+    "FROM monitoring_days t JOIN records_record r ON r.model_version_id = t.v "
+    "AND r.timestamp >= t.day::timestamp AT TIME ZONE 'UTC' "
+    "AND r.timestamp < (t.day + 1)::timestamp AT TIME ZONE 'UTC' AND r.outcome IS NOT NULL "
+    "AND r.stored_at <= %(upto)s "
+)
+
+
 def _recompute_outcome_days(cursor: Any, pairs_sql: str, params: dict[str, Any], upto: datetime) -> int:
-    """Replace the outcome sums of the (version, day) pairs ``pairs_sql`` selects (columns v, day),
-    over the records stored up to ``upto`` (a record stored later is counted when it is folded)."""
+    """Replace the outcome sums and score cells of the (version, day) pairs ``pairs_sql`` selects
+    (columns v, day), over the records stored up to ``upto`` (a record stored later is counted when
+    it is folded)."""
     cursor.execute(f"CREATE TEMP TABLE monitoring_days ON COMMIT DROP AS {pairs_sql}", params)
-    cursor.execute(
-        "DELETE FROM monitoring_outcomeday o USING monitoring_days t WHERE o.model_version_id = t.v AND o.day = t.day"
-    )
+    for model in (OutcomeDay, ScoreCellDay):
+        cursor.execute(
+            f"DELETE FROM {model._meta.db_table} o USING monitoring_days t "
+            "WHERE o.model_version_id = t.v AND o.day = t.day"
+        )
+    sums = {"upto": upto}
     cursor.execute(
         "INSERT INTO monitoring_outcomeday (model_version_id, day, label, n, positives, score_sum, brier_sum, "
         "log_loss_sum) SELECT r.model_version_id, t.day, array_position(p.labels, r.risk_label::text) - 1, "
-        "count(*), count(*) FILTER (WHERE r.outcome), sum(r.risk_score), "
-        "sum((r.risk_score - r.outcome::int) ^ 2), "
-        "sum(-ln(CASE WHEN r.outcome THEN greatest(r.risk_score, %(eps)s) "
-        "ELSE greatest(1 - r.risk_score, %(eps)s) END)) "
-        "FROM monitoring_days t JOIN records_record r ON r.model_version_id = t.v "
-        "AND r.timestamp >= t.day::timestamp AT TIME ZONE 'UTC' "
-        "AND r.timestamp < (t.day + 1)::timestamp AT TIME ZONE 'UTC' AND r.outcome IS NOT NULL "
-        "AND r.stored_at <= %(upto)s "
+        f"count(*), count(*) FILTER (WHERE r.outcome), sum(r.risk_score), sum({BRIER_SQL}), sum({LOG_LOSS_SQL}) "
+        f"{_OUTCOME_RECORDS}"
         "JOIN (SELECT id, ARRAY(SELECT jsonb_array_elements_text(reference_profile -> 'label' -> 'labels')) AS labels "
         "FROM predictions_modelversion) p ON p.id = r.model_version_id "
         "WHERE array_position(p.labels, r.risk_label::text) IS NOT NULL GROUP BY 1, 2, 3",
-        {"eps": LOG_LOSS_EPSILON, "upto": upto},
+        sums,
+    )
+    cursor.execute(
+        "INSERT INTO monitoring_scorecellday (model_version_id, day, cell, n, positives, score_sum) "
+        f"SELECT r.model_version_id, t.day, {CELL_SQL}, count(*), count(*) FILTER (WHERE r.outcome), "
+        f"sum(r.risk_score) {_OUTCOME_RECORDS}GROUP BY 1, 2, 3",
+        sums,
     )
     cursor.execute("SELECT count(*) FROM monitoring_days")
     count = int(cursor.fetchone()[0])
@@ -128,7 +140,7 @@ def _profiled_versions() -> dict[int, ModelVersion]:
 def _rebuild(cursor: Any, version: ModelVersion, before: datetime | None, upto: datetime) -> int:
     """Drop a version's rollups and fold all its records stored up to ``before`` again (and the
     outcomes of all its days, as of ``upto``)."""
-    for model in (BinDay, ShapDay, DayTotal, OutcomeDay):
+    for model in (BinDay, ShapDay, DayTotal, OutcomeDay, ScoreCellDay):
         cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE model_version_id = %s", [version.pk])
     folded = 0
     if before is not None:

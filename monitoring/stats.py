@@ -15,6 +15,8 @@ PSI_WARNING = 0.1
 PSI_CRITICAL = 0.25
 MIN_RECORDS = 500
 MIN_OUTCOMES = 100
+SCORE_CELLS = 1000  # outcome-bearing records are rolled up in score cells of width 1 / SCORE_CELLS
+CALIBRATION_BINS = 10
 
 Counts = Sequence[float] | np.ndarray
 
@@ -115,6 +117,55 @@ def auc_from_groups(groups: Sequence[tuple[int, int]]) -> AucResult:
     s01 = (np.sum(neg * v01**2) - n0 * auc**2) / (n0 - 1)
     half = 1.959963984540054 * math.sqrt(max(0.0, s10 / n1 + s01 / n0))
     return AucResult(auc, max(0.0, auc - half), min(1.0, auc + half), n1, n0)
+
+
+def auc_tie_bound(groups: Sequence[tuple[int, int]]) -> float:
+    """How far the AUC on score cells can be from the AUC on the exact scores: pairs inside one
+    cell count as ties (1/2), so at most half their share of all positive-negative pairs."""
+    pos = np.array([g[0] for g in groups], dtype=np.float64)
+    neg = np.array([g[1] for g in groups], dtype=np.float64)
+    pairs = pos.sum() * neg.sum()
+    return float(0.5 * np.sum(pos * neg) / pairs) if pairs else math.nan
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    n: float
+    mean_score: float
+    observed_rate: float
+
+
+def equal_count_bins(
+    n: Counts, positives: Counts, score_sum: Counts, bins: int = CALIBRATION_BINS
+) -> list[CalibrationBin]:
+    """Records in ascending score cells, cut into ``bins`` bins of equal count: bin b holds ranks
+    [b N / bins, (b + 1) N / bins). A cell cut by a boundary is shared in proportion to its ranks
+    on each side (its records are interchangeable), with its positives and score sum."""
+    counts = np.asarray(n, dtype=np.float64)
+    total = counts.sum()
+    if total == 0:
+        return []
+    end = np.cumsum(counts)
+    start = end - counts
+    bounds = total * np.arange(bins + 1) / bins
+    overlap = np.clip(np.minimum(end, bounds[1:, None]) - np.maximum(start, bounds[:-1, None]), 0, None)
+    share = np.divide(overlap, counts, out=np.zeros_like(overlap), where=counts > 0)
+    sizes = share @ counts
+    observed = share @ np.asarray(positives, dtype=np.float64)
+    scores = share @ np.asarray(score_sum, dtype=np.float64)
+    return [
+        CalibrationBin(float(size), float(s / size), float(o / size))
+        for size, s, o in zip(sizes, scores, observed, strict=True)
+        if size > 0
+    ]
+
+
+def expected_calibration_error(calibration: Sequence[CalibrationBin]) -> float:
+    """ECE: the count-weighted mean of |mean score - observed rate| over the bins."""
+    total = sum(b.n for b in calibration)
+    if not total:
+        return math.nan
+    return float(sum(b.n * abs(b.mean_score - b.observed_rate) for b in calibration) / total)
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:

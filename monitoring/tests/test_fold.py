@@ -9,7 +9,7 @@ from datetime import UTC
 import numpy as np
 import pytest
 
-from monitoring.models import BinDay, DayTotal, OutcomeDay, ShapDay
+from monitoring.models import BinDay, DayTotal, OutcomeDay, ScoreCellDay, ShapDay
 from monitoring.services import monitoring_fold
 from monitoring.tests.conftest import store as _store
 from predictions.ml.features import encode
@@ -34,6 +34,7 @@ def _expected(version):
     shap: dict = defaultdict(lambda: [0, 0.0, 0.0])
     totals: dict = defaultdict(float)
     outcomes: dict = {}
+    cells: dict = {}
     encoded = encode(model.schema, [r.features_json for r in records])
     n = len(profile["features"])
     labels = profile["label"]["labels"]
@@ -55,11 +56,14 @@ def _expected(version):
             n_, pos, score_sum, brier = outcomes.get(key, (0, 0, 0.0, 0.0))
             y = int(record.outcome)
             outcomes[key] = (n_ + 1, pos + y, score_sum + record.risk_score, brier + (record.risk_score - y) ** 2)
-    return dict(bins), shap, totals, outcomes
+            cell = (day, min(int(np.floor(record.risk_score * 1000)), 999))
+            n_, pos, score_sum = cells.get(cell, (0, 0, 0.0))
+            cells[cell] = (n_ + 1, pos + y, score_sum + record.risk_score)
+    return dict(bins), shap, totals, outcomes, cells
 
 
 def _assert_rollups_match(version):
-    bins, shap, totals, outcomes = _expected(version)
+    bins, shap, totals, outcomes, cells = _expected(version)
     stored = {(b.day, b.feature, b.bin): b.count for b in BinDay.objects.filter(model_version=version)}
     assert stored == bins
     stored_shap = {(s.day, s.feature): s for s in ShapDay.objects.filter(model_version=version)}
@@ -78,6 +82,13 @@ def _assert_rollups_match(version):
     for key, value in outcomes.items():
         assert stored_outcomes[key][:2] == value[:2]
         assert stored_outcomes[key][2:] == pytest.approx(value[2:], abs=1e-9)
+    stored_cells = {
+        (c.day, c.cell): (c.n, c.positives, c.score_sum) for c in ScoreCellDay.objects.filter(model_version=version)
+    }
+    assert set(stored_cells) == set(cells)
+    for key, value in cells.items():
+        assert stored_cells[key][:2] == value[:2]
+        assert stored_cells[key][2] == pytest.approx(value[2], abs=1e-9)
 
 
 def test_rollups_equal_a_recomputation_after_inserts_late_outcomes_and_backfills(demo_model, rows):

@@ -12,9 +12,12 @@ from sklearn.metrics import roc_auc_score
 
 from monitoring.stats import (
     auc_from_groups,
+    auc_tie_bound,
     benjamini_hochberg,
     binned_ks_p_value,
     chi2_p_value,
+    equal_count_bins,
+    expected_calibration_error,
     js_distance,
     psi,
     psi_status,
@@ -75,6 +78,50 @@ def test_delong_matches_sklearn_and_a_bootstrap():
         boot.append(roc_auc_score(y[pick], scores[pick]))
     low, high = np.percentile(boot, [2.5, 97.5])
     assert result.low == pytest.approx(low, abs=0.006) and result.high == pytest.approx(high, abs=0.006)
+
+
+def _ece_by_hand(y, scores, bins=10):
+    """Records sorted by score, cut at ranks i N / bins (N a multiple of bins)."""
+    order = np.argsort(scores, kind="stable")
+    ys, ss = y[order].astype(float), scores[order]
+    size = len(y) // bins
+    return (
+        sum(abs(ss[b * size : (b + 1) * size].mean() - ys[b * size : (b + 1) * size].mean()) for b in range(bins))
+        / bins
+    )
+
+
+def test_the_ece_on_distinct_scores_is_the_ece_of_equal_count_bins():
+    rng = np.random.default_rng(4)
+    scores = rng.random(2000)
+    y = rng.random(2000) < scores**1.3  # miscalibrated on purpose
+    order = np.argsort(scores)
+    calibration = equal_count_bins(np.ones(2000), y[order].astype(float), scores[order])
+    assert [b.n for b in calibration] == [200.0] * 10
+    assert expected_calibration_error(calibration) == pytest.approx(_ece_by_hand(y, scores), abs=1e-12)
+
+
+def test_a_cell_cut_by_a_bin_boundary_is_shared_by_its_ranks():
+    # 3 records in cell 0 (1 positive), 2 in cell 1 (2 positives); 2 bins of 2.5 records each.
+    calibration = equal_count_bins([3, 2], [1, 2], [0.3, 1.6], bins=2)
+    first, second = calibration
+    assert first.n == second.n == 2.5
+    assert first.mean_score == pytest.approx(0.1) and first.observed_rate == pytest.approx(1 / 3)
+    # The second bin: half a record of cell 0 and both of cell 1.
+    assert second.mean_score == pytest.approx((0.05 + 1.6) / 2.5)
+    assert second.observed_rate == pytest.approx((1 / 6 + 2) / 2.5)
+
+
+def test_the_cell_auc_is_within_its_bound_of_the_exact_auc():
+    rng = np.random.default_rng(8)
+    y = rng.random(5000) < 0.3
+    scores = 1 / (1 + np.exp(-(rng.normal(0, 1, 5000) + 1.5 * y)))
+    cells = np.minimum(np.floor(scores * 100), 99)  # coarse cells: the bound matters
+    groups = [(int(np.sum(y & (cells == c))), int(np.sum(~y & (cells == c)))) for c in np.unique(cells)]
+    bound = auc_tie_bound(groups)
+    exact = roc_auc_score(y, scores)
+    assert auc_from_groups(groups).auc == pytest.approx(roc_auc_score(y, cells), abs=1e-12)
+    assert 0 < abs(auc_from_groups(groups).auc - exact) <= bound < 0.01
 
 
 def test_benjamini_hochberg_matches_the_step_up_rule():
