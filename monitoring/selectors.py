@@ -11,8 +11,9 @@ import numpy as np
 from django.db import connection
 from django.db.models import Sum
 
+from core.errors import ApplicationError
 from monitoring import stats
-from monitoring.binning import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL
+from monitoring.binning import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL, bins_sql
 from monitoring.models import BinDay, DayTotal, ShapDay
 from predictions.models import ModelVersion
 
@@ -44,6 +45,14 @@ class DriftReport:
     features: list[Comparison] = field(default_factory=list)
     score: Comparison | None = None
     label: Comparison | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Records whose categorical (or boolean) feature has one value."""
+
+    feature: str
+    value: str
 
 
 def bin_names(item: dict[str, Any], kind: str) -> list[str]:
@@ -103,15 +112,80 @@ def _as_list(counts: dict[int, int], size: int) -> list[int]:
     return [counts.get(b, 0) for b in range(size)]
 
 
+class MonitoringQueryError(ApplicationError):
+    """A window, segment or baseline that cannot be judged; the message names the field."""
+
+    code = "invalid_monitoring_query"
+
+
+def _segment_counts(
+    *, model_version: ModelVersion, start: date, end: date, segment: Segment
+) -> dict[int, dict[int, int]]:
+    """The bin counts of one segment's records in [start, end), read from the records (the
+    rollups have no cross-tabulation)."""
+    params: dict[str, Any] = {"v": model_version.pk, "start": start, "end": end}
+    bins = bins_sql(model_version.reference_profile, params)
+    params.update(sf=segment.feature, sv=segment.value)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT u.i - 1, u.bin, count(*) FROM (SELECT {bins} AS bins {_SEGMENT_RECORDS}) b, "
+            "unnest(b.bins) WITH ORDINALITY AS u(bin, i) WHERE u.bin IS NOT NULL GROUP BY 1, 2",
+            params,
+        )
+        rows = cursor.fetchall()
+    out: dict[int, dict[int, int]] = {}
+    for feature, bin_, count in rows:
+        out.setdefault(feature, {})[bin_] = int(count)
+    return out
+
+
+def segment_feature_check(*, model_version: ModelVersion, segment: Segment) -> None:
+    if segment.feature not in model_version.reference_profile.get("segments", {}):
+        raise MonitoringQueryError(
+            f"segment feature {segment.feature[:100]!r} is not a category or boolean feature of "
+            f"{model_version.model_id}",
+            fields={"segment": "not a category or boolean feature"},
+        )
+
+
+def segment_check(*, model_version: ModelVersion, segment: Segment) -> dict[str, Any]:
+    """The segment's reference counts; raises if the feature is not categorical or training never
+    saw the value."""
+    segments = model_version.reference_profile.get("segments", {})
+    segment_feature_check(model_version=model_version, segment=segment)
+    reference: dict[str, Any] | None = segments[segment.feature].get(segment.value)
+    if reference is None:
+        raise MonitoringQueryError(
+            f"segment {segment.feature}={segment.value[:100]!r}: training had no such rows; compare against a window",
+            fields={"segment": "no reference rows for this value"},
+        )
+    return reference
+
+
+def _counts_for(
+    model_version: ModelVersion, window: tuple[date, date], segment: Segment | None
+) -> dict[int, dict[int, int]]:
+    if segment is None:
+        return window_counts(model_version=model_version, start=window[0], end=window[1])
+    return _segment_counts(model_version=model_version, start=window[0], end=window[1], segment=segment)
+
+
 def drift_report(
-    *, model_version: ModelVersion, start: date, end: date, against: tuple[date, date] | None = None
+    *,
+    model_version: ModelVersion,
+    start: date,
+    end: date,
+    against: tuple[date, date] | None = None,
+    segment: Segment | None = None,
 ) -> DriftReport:
     """Every feature, the score and the label of the records in [start, end), against the version's
-    reference profile, or against another window (``against``)."""
+    reference profile, or against another window (``against``); optionally of one segment only
+    (against the training rows of that segment)."""
     profile = model_version.reference_profile
     features = profile["features"]
-    window = window_counts(model_version=model_version, start=start, end=end)
-    base = window_counts(model_version=model_version, start=against[0], end=against[1]) if against else None
+    reference = segment_check(model_version=model_version, segment=segment) if segment and not against else None
+    window = _counts_for(model_version, (start, end), segment)
+    base = _counts_for(model_version, against, segment) if against else None
     n_features = len(features)
     records = sum(window.get(n_features, {}).values())
     judged = records if base is None else min(records, sum(base.get(n_features, {}).values()))
@@ -123,20 +197,98 @@ def drift_report(
         records=records,
         status="too_few",
     )
-    for j, feature in enumerate(features):
-        size = len(feature["counts"])
-        baseline = _as_list(base.get(j, {}), size) if base is not None else feature["counts"]
-        report.features.append(
-            _compare(feature["name"], feature["type"], feature, _as_list(window.get(j, {}), size), baseline, judged)
-        )
-    for index, kind in ((n_features, "score"), (n_features + 1, "label")):
-        item = profile[kind]
+    items = [(j, f["name"], f["type"], f) for j, f in enumerate(features)]
+    items += [(n_features, "score", "score", profile["score"]), (n_features + 1, "label", "label", profile["label"])]
+    for index, name, kind, item in items:
         size = len(item["counts"])
-        baseline = _as_list(base.get(index, {}), size) if base is not None else item["counts"]
-        comparison = _compare(kind, kind, item, _as_list(window.get(index, {}), size), baseline, judged)
-        setattr(report, kind, comparison)
+        if base is not None:
+            baseline = _as_list(base.get(index, {}), size)
+        elif reference is not None:
+            baseline = reference["features"][index] if index < n_features else reference[kind]
+        else:
+            baseline = item["counts"]
+        comparison = _compare(name, kind, item, _as_list(window.get(index, {}), size), baseline, judged)
+        if index < n_features:
+            report.features.append(comparison)
+        else:
+            setattr(report, kind, comparison)
     report.status = stats.worst([c.status for c in report.features] + [report.score.status, report.label.status])  # type: ignore[union-attr]  # both set above
     return report
+
+
+@dataclass
+class SegmentValue:
+    feature: str
+    value: str
+    records: int
+
+
+def segment_values(*, model_version: ModelVersion, start: date, end: date, limit: int = 5) -> list[SegmentValue]:
+    """The segment picker: per category or boolean feature, its top values by volume in the window
+    (from the rollups' bins)."""
+    counts = window_counts(model_version=model_version, start=start, end=end)
+    out = []
+    for j, feature in enumerate(model_version.reference_profile["features"]):
+        if feature["type"] not in ("category", "boolean"):
+            continue
+        names = feature["choices"] if feature["type"] == "category" else ["false", "true"]
+        present = [(count, b) for b, count in counts.get(j, {}).items() if b < len(names) and count > 0]
+        for count, b in sorted(present, key=lambda item: (-item[0], item[1]))[:limit]:
+            out.append(SegmentValue(feature=feature["name"], value=names[b], records=count))
+    return out
+
+
+@dataclass
+class SegmentScore:
+    """One segment's score drift against its training rows."""
+
+    feature: str
+    value: str
+    records: int
+    psi: float
+    p_value: float
+    q_value: float  # Benjamini-Hochberg over every segment scanned
+    status: str  # the PSI status
+    flagged: bool  # warning or critical, and q < FALSE_DISCOVERY_RATE
+
+
+FALSE_DISCOVERY_RATE = 0.05
+
+
+def segment_scan(*, model_version: ModelVersion, start: date, end: date, limit: int = 5) -> list[SegmentScore]:
+    """The score drift of every segment the picker lists, each against its own training rows; a
+    segment is flagged only when its effect size is at least a warning and it survives
+    Benjamini-Hochberg at FALSE_DISCOVERY_RATE across all the segments tested."""
+    segments = model_version.reference_profile.get("segments", {})
+    score_index = len(model_version.reference_profile["features"])
+    size = len(model_version.reference_profile["score"]["counts"])
+    found = []
+    for item in segment_values(model_version=model_version, start=start, end=end, limit=limit):
+        reference = segments.get(item.feature, {}).get(item.value)
+        if reference is None:
+            continue
+        segment = Segment(feature=item.feature, value=item.value)
+        counts = _segment_counts(model_version=model_version, start=start, end=end, segment=segment)
+        window = _as_list(counts.get(score_index, {}), size)
+        found.append((item, window, reference["score"]))
+    q_values = stats.benjamini_hochberg([stats.binned_ks_p_value(w, r) for _, w, r in found])
+    out = []
+    for (item, window, reference), q in zip(found, q_values, strict=True):
+        value = stats.psi(window, reference)
+        status = stats.psi_status(value, sum(window))
+        out.append(
+            SegmentScore(
+                feature=item.feature,
+                value=item.value,
+                records=sum(window),
+                psi=value,
+                p_value=stats.binned_ks_p_value(window, reference),
+                q_value=q,
+                status=status,
+                flagged=status in ("warning", "critical") and q < FALSE_DISCOVERY_RATE,
+            )
+        )
+    return out
 
 
 @dataclass
@@ -206,14 +358,6 @@ def attribution_report(*, model_version: ModelVersion, start: date, end: date) -
         shift=shift,
         parts=parts,
     )
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Records whose categorical (or boolean) feature has one value."""
-
-    feature: str
-    value: str
 
 
 @dataclass
@@ -351,6 +495,8 @@ def performance_report(
     """Realised performance over [start, end) by time of prediction, overall and in consecutive
     windows of ``step`` days (the last one may be shorter), over the records whose outcome has
     arrived; optionally only one segment's records."""
+    if segment:
+        segment_feature_check(model_version=model_version, segment=segment)
     labels = list(model_version.reference_profile["label"]["labels"])
     windows = max(1, -(-(end - start).days // step))
     params: dict[str, Any] = {"v": model_version.pk, "start": start, "end": end, "step": step, "labels": labels}

@@ -60,7 +60,7 @@ _production: dict[str, tuple[float, int]] = {}  # name -> (resolved at, pk)
 
 
 def model_version_list(*, name: str | None = None) -> QuerySet[ModelVersion]:
-    queryset = ModelVersion.objects.defer("artifact").order_by("name", "-version")
+    queryset = ModelVersion.objects.defer("artifact", "reference_profile").order_by("name", "-version")
     if name is not None:
         queryset = queryset.filter(name=name)
     return queryset

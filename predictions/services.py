@@ -214,7 +214,10 @@ def demo_model_ensure(
     csv_path = csv_path or Path(settings.BASE_DIR) / "data" / "german_credit.csv"
     existing = ModelVersion.objects.filter(name=DEMO_MODEL_NAME, status=ModelVersion.Status.PRODUCTION).first()
     if existing is not None:
-        if not existing.reference_profile and existing.training_sha256 == _sha256(csv_path):
+        from predictions.ml.reference import PROFILE_FORMAT
+
+        outdated = existing.reference_profile.get("format") != PROFILE_FORMAT
+        if outdated and existing.training_sha256 == _sha256(csv_path):
             existing = model_version_profile_from_csv(model_version=existing, csv_path=csv_path)
         return existing, False
     from predictions.ml.training import TrainingError, file_sha256

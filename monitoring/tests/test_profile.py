@@ -34,6 +34,28 @@ def test_registration_writes_a_profile_of_the_training_split(demo_model, german_
     )
 
 
+def test_each_segment_has_the_counts_of_its_own_training_rows(demo_model, german_credit_trained):
+    from predictions.ml.reference import encoded_bins
+
+    profile = demo_model.reference_profile
+    train = german_credit_trained.train_encoded
+    schema = german_credit_trained.schema
+    j = [spec.name for spec in schema].index("housing")
+    housing = profile["segments"]["housing"]
+    assert set(housing) == {"own", "rent", "for free"}
+    for value, segment in housing.items():
+        rows = train[:, j] == schema[j].choices.index(value)
+        assert segment["rows"] == int(rows.sum())
+        for k, (spec, feature) in enumerate(zip(schema, profile["features"], strict=True)):
+            expected = np.bincount(
+                encoded_bins(spec, train[rows, k], feature["edges"]), minlength=len(feature["counts"])
+            )
+            assert segment["features"][k] == expected.tolist()
+        assert sum(segment["score"]) == sum(segment["label"]) == segment["rows"]
+    assert sum(s["rows"] for s in housing.values()) == len(train)
+    assert "duration_in_month" not in profile["segments"]  # numbers are not segments
+
+
 def test_edges_are_deduplicated_and_values_outside_fall_in_the_end_bins():
     edges = numeric_edges(np.array([1.0, 1.0, 1.0, 2.0, 3.0, np.nan]))
     assert edges == sorted(set(edges))

@@ -8,7 +8,9 @@ monitoring compares live records against (docs/monitoring.md states each rule).
   (a value training never saw) and "missing"; boolean features: false, true, other, missing;
 - the score: the same rule as a number, on the model's own training scores, without a missing bin;
 - the label: one bin per label band, in band order;
-- SHAP: the mean and mean absolute contribution of each feature over the holdout, and the base.
+- SHAP: the mean and mean absolute contribution of each feature over the holdout, and the base;
+- segments: for every value training saw of a category or boolean feature, the same counts over
+  only the training rows with that value (the baseline of that segment's drift).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from predictions.ml.features import FeatureSpec
 from predictions.ml.scoring import ScoringModel
 
 QUANTILES = np.linspace(0.0, 1.0, 11)
-PROFILE_FORMAT = 1
+PROFILE_FORMAT = 2
 
 
 def numeric_edges(values: np.ndarray) -> list[float]:
@@ -70,6 +72,33 @@ def _counts(bins: np.ndarray, size: int) -> list[int]:
     return [int(c) for c in np.bincount(bins, minlength=size)[:size]]
 
 
+def _segments(
+    schema: Sequence[FeatureSpec],
+    bins: list[np.ndarray],
+    sizes: list[int],
+    score_bins: np.ndarray,
+    label_bins: np.ndarray,
+) -> dict[str, dict[str, Any]]:
+    """Per category/boolean feature and training value: the rows, and every count over those rows."""
+    out: dict[str, dict[str, Any]] = {}
+    for j, spec in enumerate(schema):
+        if spec.type not in ("category", "boolean"):
+            continue
+        names = list(spec.choices) if spec.type == "category" else ["false", "true"]
+        values: dict[str, Any] = {}
+        for c, name in enumerate(names):
+            rows = bins[j] == c
+            if rows.any():
+                values[name] = {
+                    "rows": int(rows.sum()),
+                    "features": [_counts(b[rows], size) for b, size in zip(bins, sizes[: len(bins)], strict=True)],
+                    "score": _counts(score_bins[rows], sizes[-2]),
+                    "label": _counts(label_bins[rows], sizes[-1]),
+                }
+        out[spec.name] = values
+    return out
+
+
 def reference_profile(
     *,
     schema: Sequence[FeatureSpec],
@@ -82,18 +111,20 @@ def reference_profile(
     source: str,
 ) -> dict[str, Any]:
     """The profile (JSON-ready) of a model trained on ``train_encoded``."""
-    features = []
+    features, bins, sizes = [], [], []
     for j, spec in enumerate(schema):
         column = train_encoded[:, j]
         edges = numeric_edges(column) if spec.type in ("number", "integer") else []
         contributions = holdout_contributions[:, j]
+        bins.append(encoded_bins(spec, column, edges))
+        sizes.append(bin_count(spec, edges))
         features.append(
             {
                 "name": spec.name,
                 "type": spec.type,
                 "edges": edges,
                 "choices": list(spec.choices),
-                "counts": _counts(encoded_bins(spec, column, edges), bin_count(spec, edges)),
+                "counts": _counts(bins[-1], sizes[-1]),
                 "mean_shap": float(contributions.mean()) if len(contributions) else 0.0,
                 "mean_abs_shap": float(np.abs(contributions).mean()) if len(contributions) else 0.0,
             }
@@ -101,17 +132,17 @@ def reference_profile(
     score_edges = numeric_edges(np.asarray(train_scores, dtype=np.float64))
     score_bins = numeric_bins(np.asarray(train_scores, dtype=np.float64), score_edges, missing_bin=False)
     label_index = {label: i for i, label in enumerate(band_labels)}
+    label_bins = np.array([label_index[x] for x in train_labels], dtype=np.int64)
+    sizes += [bin_count("score", score_edges), len(band_labels)]
     return {
         "format": PROFILE_FORMAT,
         "source": source,
         "rows": len(train_encoded),
         "holdout_rows": len(holdout_contributions),
         "features": features,
-        "score": {"edges": score_edges, "counts": _counts(score_bins, bin_count("score", score_edges))},
-        "label": {
-            "labels": list(band_labels),
-            "counts": _counts(np.array([label_index[x] for x in train_labels], dtype=np.int64), len(band_labels)),
-        },
+        "score": {"edges": score_edges, "counts": _counts(score_bins, sizes[-2])},
+        "label": {"labels": list(band_labels), "counts": _counts(label_bins, sizes[-1])},
+        "segments": _segments(schema, bins, sizes, score_bins, label_bins),
         "base_log_odds": float(base_log_odds),
         "mean_log_odds": float(base_log_odds + holdout_contributions.sum(axis=1).mean())
         if len(holdout_contributions)
