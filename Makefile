@@ -53,14 +53,14 @@ install-dev: $(DEV_STAMP)
 run: install .env
 	$(PY) manage.py bootstrap
 	$(PY) manage.py run_worker --interval 1 & worker=$$!; \
-	$(PY) manage.py monitoring_fold --every 60 >/dev/null & scheduler=$$!; \
+	$(PY) manage.py monitoring_scheduler --every 60 >/dev/null & scheduler=$$!; \
 	trap 'kill $$worker $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)
 
 serve: install .env
 	$(PY) manage.py bootstrap
 	$(PY) manage.py run_worker --interval 1 & worker=$$!; \
-	$(PY) manage.py monitoring_fold --every 60 >/dev/null & scheduler=$$!; \
+	$(PY) manage.py monitoring_scheduler --every 60 >/dev/null & scheduler=$$!; \
 	trap 'kill $$worker $$scheduler 2>/dev/null' EXIT INT TERM; \
 	PORT=$(PORT) $(VENV)/bin/gunicorn --config gunicorn.conf.py
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -115,3 +116,123 @@ class ScoreCellDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version_id} {self.day} cell {self.cell}: {self.positives}/{self.n}"
+
+
+class AlertRule(models.Model):
+    """When a model's metric breaches a threshold in ``consecutive`` daily-ending windows of
+    ``window_days`` days running, an alert opens (at most once per ``cooldown_minutes``)."""
+
+    class Metric(models.TextChoices):
+        FEATURE_PSI = "feature_psi", "worst feature PSI"
+        SCORE_PSI = "score_psi", "score PSI"
+        LABEL_PSI = "label_psi", "label-mix PSI"
+        AUC = "auc", "realised ROC AUC"
+        ECE = "ece", "expected calibration error"
+
+    model_name = models.CharField(max_length=100)
+    metric = models.CharField(max_length=16, choices=Metric.choices)
+    warning = models.FloatField()
+    critical = models.FloatField()
+    min_records = models.PositiveIntegerField()
+    window_days = models.PositiveSmallIntegerField(default=7)
+    consecutive = models.PositiveSmallIntegerField(default=1)
+    cooldown_minutes = models.PositiveIntegerField(default=24 * 60)
+    enabled = models.BooleanField(default=True)
+    last_fired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model_name", "metric"], name="alertrule_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} {self.metric}"
+
+
+class Alert(models.Model):
+    class Severity(models.TextChoices):
+        WARNING = "warning"
+        CRITICAL = "critical"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        ACKNOWLEDGED = "acknowledged"
+        RESOLVED = "resolved"
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    model_version = models.ForeignKey("predictions.ModelVersion", on_delete=models.CASCADE, related_name="+")
+    severity = models.CharField(max_length=8, choices=Severity.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    value = models.FloatField()
+    threshold = models.FloatField()
+    window_start = models.DateField()
+    window_end = models.DateField()  # exclusive
+    message = models.CharField(max_length=300)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(  # empty when the metric recovered by itself
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "-opened_at"], name="alert_status_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "model_version"], condition=~models.Q(status="resolved"), name="alert_one_unresolved"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.severity} {self.rule} ({self.status})"
+
+
+class Webhook(models.Model):
+    """Where fired alerts are POSTed, signed with ``secret`` (HMAC-SHA256); configured by staff."""
+
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=128)
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class Delivery(models.Model):
+    """One alert event to one webhook: pending until delivered, or failed after the last attempt."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=32)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.event} -> {self.webhook} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """The delivery log: every POST, with its answer or error."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="log")
+    attempted_at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    duration_ms = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} {self.status_code or self.error}"

@@ -9,12 +9,12 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 
 from core.errors import ApplicationError
 from monitoring import stats
 from monitoring.binning import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL, bins_sql
-from monitoring.models import BinDay, DayTotal, ShapDay
+from monitoring.models import Alert, BinDay, DayTotal, ShapDay
 from predictions.models import ModelVersion
 
 
@@ -518,3 +518,42 @@ def performance_report(
     ]
     overall = _performance(start, end, totals.sum(axis=0), bands.sum(axis=0), cells.sum(axis=0), labels)
     return PerformanceReport(model_id=model_version.model_id, segment=segment, overall=overall, series=series)
+
+
+# Metrics where a lower value is worse (the others breach upwards).
+LOWER_IS_WORSE = frozenset({"auc"})
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    value: float
+    n: int  # records (drift metrics) or outcomes (performance metrics) behind it
+    enough: bool  # n reached the rule's minimum and the value is defined
+
+
+def alert_metric(*, metric: str, model_version: ModelVersion, start: date, end: date, min_records: int) -> MetricValue:
+    """The value a rule's metric takes over [start, end)."""
+    if metric in ("auc", "ece"):
+        figures = performance_report(model_version=model_version, start=start, end=end, step=(end - start).days).overall
+        value, n = (figures.auc if metric == "auc" else figures.ece), figures.outcomes
+    else:
+        drift = drift_report(model_version=model_version, start=start, end=end)
+        if metric == "feature_psi":
+            value = max((c.psi for c in drift.features), default=float("nan"))
+        else:
+            value = (drift.score if metric == "score_psi" else drift.label).psi  # type: ignore[union-attr]  # always set
+        n = drift.records
+    return MetricValue(value=value, n=n, enough=n >= min_records and value == value)
+
+
+def alert_list(*, status: str | None = None, model_name: str | None = None) -> QuerySet[Alert]:
+    alerts = Alert.objects.select_related("rule", "model_version", "acknowledged_by", "resolved_by").order_by(
+        "-opened_at", "-id"
+    )
+    if status == "unresolved":
+        alerts = alerts.exclude(status=Alert.Status.RESOLVED)
+    elif status:
+        alerts = alerts.filter(status=status)
+    if model_name:
+        alerts = alerts.filter(rule__model_name=model_name)
+    return alerts

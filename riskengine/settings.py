@@ -307,6 +307,12 @@ METRICS_ALLOWED_IPS = parse_networks("METRICS_ALLOWED_IPS", env.strings("METRICS
 if METRICS_TOKEN and len(METRICS_TOKEN) < MIN_SECRET_LENGTH:
     raise ImproperlyConfigured(f"METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters.")
 
+# Monitoring alerts' webhooks: each POST waits at most WEBHOOK_TIMEOUT_SECONDS; a failed delivery is
+# retried after WEBHOOK_RETRY_SECONDS, doubling each time, up to WEBHOOK_MAX_ATTEMPTS attempts.
+WEBHOOK_TIMEOUT_SECONDS = env.integer("WEBHOOK_TIMEOUT_SECONDS", default=5, min_value=1, max_value=60)
+WEBHOOK_RETRY_SECONDS = env.integer("WEBHOOK_RETRY_SECONDS", default=30, min_value=1, max_value=3600)
+WEBHOOK_MAX_ATTEMPTS = env.integer("WEBHOOK_MAX_ATTEMPTS", default=5, min_value=1, max_value=20)
+
 # Content Security Policy (django-csp): scripts and styles only from this site. Inline style
 # *attributes* (bar widths) are allowed; inline <script> and <style> elements are not.
 CONTENT_SECURITY_POLICY = {

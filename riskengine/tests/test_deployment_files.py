@@ -63,7 +63,7 @@ def test_compose_api_migrates_then_runs_gunicorn_and_worker_runs_db_worker():
     assert api_command.index("bootstrap") < api_command.index("gunicorn")  # bootstrap migrates first
     assert "readyz" in " ".join(services["api"]["healthcheck"]["test"])
     assert services["worker"]["command"] == ["python", "manage.py", "run_worker"]
-    assert services["scheduler"]["command"] == ["python", "manage.py", "monitoring_fold", "--every", "60"]
+    assert services["scheduler"]["command"] == ["python", "manage.py", "monitoring_scheduler", "--every", "60"]
     assert services["scheduler"]["depends_on"]["api"]["condition"] == "service_healthy"  # after migrations
 
 
