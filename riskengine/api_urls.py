@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from accounts.apis import TokenObtainView, TokenRefreshView, TokenVerifyView
+from monitoring.apis import AlertViewSet, MonitoringViewSet
 from predictions.apis import MetadataViewSet, ModelViewSet
 from records.apis import PredictViewSet, RecordViewSet
 
@@ -10,6 +11,8 @@ router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("metadata", MetadataViewSet, basename="metadata")
 router.register("models", ModelViewSet, basename="models")
+router.register("monitoring/alerts", AlertViewSet, basename="monitoring-alerts")
+router.register("monitoring", MonitoringViewSet, basename="monitoring")
 router.register("predict", PredictViewSet, basename="predict")
 router.register("records", RecordViewSet, basename="records")
 

@@ -246,6 +246,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several monitoring fields are named "status", each with its own choices.
+    "ENUM_NAME_OVERRIDES": {
+        "DriftStatusEnum": "monitoring.serializers.DRIFT_STATUSES",
+        "PerformanceStatusEnum": "monitoring.serializers.PERFORMANCE_STATUSES",
+        "AlertStatusEnum": "monitoring.models.Alert.Status",
+        "AlertStatusFilterEnum": "monitoring.serializers.ALERT_STATUS_FILTER",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api.schema.document_error_responses",

@@ -17,12 +17,17 @@ from records.services import RecordOrigin, record_create_many, records_build
 START = datetime(2026, 9, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def rows(demo_model):
+def load_rows():
+    """The demo data as request rows of the registered demo model."""
     model = loaded_model_get(name="credit")
     frame = read_training_csv(Path(settings.BASE_DIR) / "data" / "german_credit.csv")
     encoded = encode_frame(frame.drop(columns=["creditability"]), model.schema)
     return [decode_row(model.schema, row) for row in encoded]
+
+
+@pytest.fixture
+def rows(demo_model):
+    return load_rows()
 
 
 def store(rows, *, days, outcomes=None, rng):

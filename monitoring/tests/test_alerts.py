@@ -18,8 +18,8 @@ from core.errors import ApplicationError
 from monitoring.models import Alert, AlertRule, Delivery, DeliveryAttempt
 from monitoring.services import (
     alert_acknowledge,
-    alert_rules_ensure,
     alert_resolve,
+    alert_rules_ensure,
     alerts_evaluate,
     monitoring_fold,
     webhook_create,

@@ -23,7 +23,7 @@ FUZZ_SEED = int(os.environ.get("FUZZ_SEED", "20261127"))
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_api_keeps_to_its_schema(live_server, demo_model, embedder, api_user, monkeypatch):
+def _schemathesis(live_server, user, monkeypatch, *, report_name: str, seconds: int, extra: list[str]):
     from django.conf import settings
     from rest_framework_simplejwt.tokens import AccessToken
 
@@ -31,7 +31,7 @@ def test_the_api_keeps_to_its_schema(live_server, demo_model, embedder, api_user
 
     # The rate limits are tested elsewhere; here they would turn most requests into 429s.
     monkeypatch.setattr(_DatabaseRateThrottle, "THROTTLE_RATES", {"user": "1000000/min", "anon": "1000000/min"})
-    token = AccessToken.for_user(api_user)
+    token = AccessToken.for_user(user)
     st = Path(sys.executable).parent / "st"
     run = subprocess.run(
         [
@@ -45,7 +45,7 @@ def test_the_api_keeps_to_its_schema(live_server, demo_model, embedder, api_user
             "--max-examples",
             str(FUZZ_EXAMPLES),
             "--max-time",
-            str(FUZZ_SECONDS),
+            str(seconds),
             "--seed",
             str(FUZZ_SEED),
             "--workers",
@@ -56,13 +56,43 @@ def test_the_api_keeps_to_its_schema(live_server, demo_model, embedder, api_user
             "30",
             "--warnings",
             "off",
+            *extra,
         ],
         capture_output=True,
         text=True,
-        timeout=FUZZ_SECONDS + 60,
+        timeout=seconds + 60,
         env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
     )
-    report = Path(settings.BASE_DIR) / "test-artifacts" / "schemathesis.txt"
+    report = Path(settings.BASE_DIR) / "test-artifacts" / report_name
     report.parent.mkdir(exist_ok=True)
     report.write_text(run.stdout + run.stderr)
     assert run.returncode == 0, f"schemathesis found failures; the full report is in {report}\n" + run.stdout[-20000:]
+
+
+def test_the_api_keeps_to_its_schema(live_server, demo_model, embedder, api_user, monkeypatch):
+    _schemathesis(live_server, api_user, monkeypatch, report_name="schemathesis.txt", seconds=FUZZ_SECONDS, extra=[])
+
+
+def test_the_monitoring_api_keeps_to_its_schema_for_staff(live_server, demo_model, staff_user, monkeypatch):
+    """The monitoring operations answer only staff: fuzzed again with a staff token, over folded
+    records with outcomes and an alert."""
+    from datetime import timedelta
+
+    import numpy as np
+
+    from monitoring.services import alerts_evaluate, monitoring_fold
+    from monitoring.tests.conftest import START, load_rows, store
+
+    rng = np.random.default_rng(1)
+    rows = load_rows()
+    store(rows[:600], days=rng.integers(0, 10, 600), outcomes=[bool(x) for x in rng.integers(0, 2, 600)], rng=rng)
+    monitoring_fold()
+    alerts_evaluate(today=(START + timedelta(days=9)).date())
+    _schemathesis(
+        live_server,
+        staff_user,
+        monkeypatch,
+        report_name="schemathesis-monitoring.txt",
+        seconds=FUZZ_SECONDS // 2,
+        extra=["--include-path-regex", "^/api/monitoring/"],
+    )

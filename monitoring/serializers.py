@@ -1,0 +1,279 @@
+"""The monitoring API's query parameters and responses (thin: the numbers come from the selectors)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, is_dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_serializer
+from rest_framework import serializers
+
+from monitoring.models import Alert
+from monitoring.selectors import Segment
+
+MAX_WINDOW_DAYS = 366
+DRIFT_STATUSES = ["stable", "warning", "critical", "too_few"]
+PERFORMANCE_STATUSES = ["judged", "too_few"]
+ALERT_STATUS_FILTER = [*Alert.Status.values, "unresolved"]
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2999, 12, 31)
+
+
+def plain(value: Any) -> Any:
+    """A report (dataclasses, dates, floats) as JSON-ready data; NaN and infinities become null."""
+    if is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class BoundedDateField(serializers.DateField):
+    def to_internal_value(self, value: Any) -> date:
+        parsed: date = super().to_internal_value(value)
+        if not EARLIEST_DAY <= parsed <= LATEST_DAY:
+            raise serializers.ValidationError("Must be a date in the years 1900 to 2999.")
+        return parsed
+
+
+class WindowParamsSerializer(serializers.Serializer[dict[str, Any]]):
+    """[start, end) in UTC days; ``end`` defaults to tomorrow, ``start`` to ``default_days`` before."""
+
+    default_days = 7
+
+    start = BoundedDateField(required=False)
+    end = BoundedDateField(required=False, help_text="Exclusive")
+    segment_feature = serializers.CharField(required=False, max_length=100)
+    segment_value = serializers.CharField(required=False, max_length=200)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        end = attrs.get("end") or timezone.now().date() + timedelta(days=1)
+        start = attrs.get("start") or max(EARLIEST_DAY, end - timedelta(days=self.default_days))
+        if start >= end:
+            raise serializers.ValidationError({"end": "Must be later than start."})
+        if (end - start).days > MAX_WINDOW_DAYS:
+            raise serializers.ValidationError({"start": f"The window is at most {MAX_WINDOW_DAYS} days."})
+        attrs.update(start=start, end=end)
+        if ("segment_feature" in attrs) != ("segment_value" in attrs):
+            missing = "segment_value" if "segment_feature" in attrs else "segment_feature"
+            raise serializers.ValidationError({missing: "segment_feature and segment_value go together."})
+        return attrs
+
+    @property
+    def segment(self) -> Segment | None:
+        data = self.validated_data
+        if "segment_feature" not in data:
+            return None
+        return Segment(feature=data["segment_feature"], value=data["segment_value"])
+
+
+class DriftParamsSerializer(WindowParamsSerializer):
+    against_start = BoundedDateField(required=False, help_text="Compare against this window instead of the reference")
+    against_end = BoundedDateField(required=False, help_text="Exclusive")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        low, high = attrs.get("against_start"), attrs.get("against_end")
+        if (low is None) != (high is None):
+            raise serializers.ValidationError({"against_end" if low else "against_start": "Give both or neither."})
+        if low is not None and high is not None:
+            if low >= high:
+                raise serializers.ValidationError({"against_end": "Must be later than against_start."})
+            if (high - low).days > MAX_WINDOW_DAYS:
+                raise serializers.ValidationError({"against_start": f"At most {MAX_WINDOW_DAYS} days."})
+        return attrs
+
+
+class PerformanceParamsSerializer(WindowParamsSerializer):
+    default_days = 90
+    step = serializers.IntegerField(required=False, min_value=1, max_value=MAX_WINDOW_DAYS, default=7)
+
+
+class AlertListParamsSerializer(serializers.Serializer[dict[str, Any]]):
+    status = serializers.ChoiceField(required=False, choices=ALERT_STATUS_FILTER)
+    model = serializers.CharField(required=False, max_length=100)
+
+
+# --- Responses ------------------------------------------------------------------------------
+
+
+def _number() -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text="null when undefined (no records, or one class only)")
+
+
+class ComparisonSerializer(serializers.Serializer[dict[str, Any]]):
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["number", "integer", "category", "boolean", "score", "label"])
+    bins = serializers.ListField(child=serializers.CharField())
+    window = serializers.ListField(child=serializers.IntegerField())
+    baseline = serializers.ListField(child=serializers.IntegerField())
+    psi = serializers.FloatField()
+    js_distance = _number()
+    p_value = serializers.FloatField(
+        allow_null=True, help_text="chi2 or binned KS, for information only; null if undefined"
+    )
+    test = serializers.ChoiceField(choices=["chi2", "ks"])
+    status = serializers.ChoiceField(choices=DRIFT_STATUSES)
+
+
+class DriftReportSerializer(serializers.Serializer[dict[str, Any]]):
+    model_id = serializers.CharField()
+    start = serializers.DateField()
+    end = serializers.DateField()
+    baseline = serializers.CharField(help_text='"reference" or "start..end"')
+    records = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=DRIFT_STATUSES)
+    features = ComparisonSerializer(many=True)
+    score = ComparisonSerializer()
+
+    def get_fields(self) -> dict[str, Any]:  # "label" would shadow Field.label
+        return {**super().get_fields(), "label": ComparisonSerializer()}
+
+
+class AttributionPartSerializer(serializers.Serializer[dict[str, Any]]):
+    name = serializers.CharField()
+    reference_mean_shap = serializers.FloatField()
+    window_mean_shap = _number()
+    delta = _number()
+    share = _number()
+    psi = serializers.FloatField()
+    drift_impact = serializers.FloatField()
+
+
+class AttributionReportSerializer(serializers.Serializer[dict[str, Any]]):
+    model_id = serializers.CharField()
+    start = serializers.DateField()
+    end = serializers.DateField()
+    records = serializers.IntegerField()
+    reference_mean_log_odds = serializers.FloatField()
+    window_mean_log_odds = _number()
+    shift = _number()
+    parts = AttributionPartSerializer(many=True)
+
+
+class BandSerializer(serializers.Serializer[dict[str, Any]]):
+    def get_fields(self) -> dict[str, Any]:  # "label" would shadow Field.label
+        return {"label": serializers.CharField(), **super().get_fields()}
+
+    outcomes = serializers.IntegerField()
+    expected_rate = _number()
+    observed_rate = _number()
+
+
+class CalibrationBinSerializer(serializers.Serializer[dict[str, Any]]):
+    n = serializers.FloatField()
+    mean_score = serializers.FloatField()
+    observed_rate = serializers.FloatField()
+
+
+class PerformanceSerializer(serializers.Serializer[dict[str, Any]]):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    records = serializers.IntegerField()
+    outcomes = serializers.IntegerField()
+    coverage = _number()
+    status = serializers.ChoiceField(choices=PERFORMANCE_STATUSES)
+    auc = _number()
+    auc_low = _number()
+    auc_high = _number()
+    auc_cell_bound = _number()
+    brier = _number()
+    log_loss = _number()
+    ece = _number()
+    expected_rate = _number()
+    observed_rate = _number()
+    calibration_in_the_large = _number()
+    waiting = serializers.IntegerField()
+    waiting_expected_rate = serializers.FloatField(
+        allow_null=True, help_text="Mean score of the records still waiting: assumes no concept drift"
+    )
+    bands = BandSerializer(many=True)
+    reliability = CalibrationBinSerializer(many=True)
+
+
+class SegmentSerializer(serializers.Serializer[dict[str, Any]]):
+    feature = serializers.CharField()
+    value = serializers.CharField()
+
+
+class PerformanceReportSerializer(serializers.Serializer[dict[str, Any]]):
+    model_id = serializers.CharField()
+    segment = SegmentSerializer(allow_null=True)
+    overall = PerformanceSerializer()
+    series = PerformanceSerializer(many=True)
+
+
+class SegmentScoreSerializer(serializers.Serializer[dict[str, Any]]):
+    feature = serializers.CharField()
+    value = serializers.CharField()
+    records = serializers.IntegerField()
+    psi = serializers.FloatField()
+    p_value = _number()
+    q_value = _number()
+    status = serializers.ChoiceField(choices=DRIFT_STATUSES)
+    flagged = serializers.BooleanField()
+
+
+class SegmentScanSerializer(serializers.Serializer[dict[str, Any]]):
+    model_id = serializers.CharField()
+    start = serializers.DateField()
+    end = serializers.DateField()
+    segments = SegmentScoreSerializer(many=True)
+
+
+class AlertSerializer(serializers.ModelSerializer[Alert]):
+    model_id = serializers.CharField(source="model_version.model_id")
+    metric = serializers.CharField(source="rule.metric")
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", allow_null=True, default=None)
+    resolved_by = serializers.CharField(
+        source="resolved_by.username", allow_null=True, default=None, help_text="null when it recovered by itself"
+    )
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "model_id",
+            "metric",
+            "severity",
+            "status",
+            "value",
+            "threshold",
+            "window_start",
+            "window_end",
+            "message",
+            "opened_at",
+            "acknowledged_at",
+            "acknowledged_by",
+            "resolved_at",
+            "resolved_by",
+        ]
+
+
+@extend_schema_serializer(many=False)  # a wrapper object, not a list of them
+class AlertListSerializer(serializers.Serializer[dict[str, Any]]):
+    results = AlertSerializer(many=True)
+
+
+class ModelStatusSerializer(serializers.Serializer[dict[str, Any]]):
+    name = serializers.CharField()
+    model_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=DRIFT_STATUSES)
+    records = serializers.IntegerField(help_text="Records in the last 7 days")
+    open_alerts = serializers.IntegerField()
+
+
+@extend_schema_serializer(many=False)  # a wrapper object, not a list of them
+class OverviewSerializer(serializers.Serializer[dict[str, Any]]):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    models = ModelStatusSerializer(many=True)
