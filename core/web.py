@@ -46,7 +46,13 @@ def staff_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
 
 
 # (label, URL name): the navigation bar, left to right.
-NAVIGATION = (("Predict", "predict"), ("Records", "dashboard"), ("Import", "import"), ("Models", "models"))
+NAVIGATION = (
+    ("Predict", "predict"),
+    ("Records", "dashboard"),
+    ("Import", "import"),
+    ("Models", "models"),
+    ("Monitoring", "monitoring"),
+)
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:

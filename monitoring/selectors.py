@@ -593,3 +593,57 @@ def monitored_version_get(*, name: str) -> ModelVersion:
             f"run manage.py monitoring_profile {version.model_id} --csv <its training CSV>"
         )
     return version
+
+
+@dataclass
+class DayDrift:
+    """PSI per feature (then the score, then the label) and day, each day against the baseline."""
+
+    days: list[date]
+    names: list[str]
+    psi: list[list[float]]  # [row][day]
+    records: list[int]  # per day
+
+
+def drift_by_day(*, model_version: ModelVersion, start: date, end: date, segment: Segment | None = None) -> DayDrift:
+    """Each day of [start, end) against the reference (or the segment's training rows)."""
+    profile = model_version.reference_profile
+    n_features = len(profile["features"])
+    reference = segment_check(model_version=model_version, segment=segment) if segment else None
+    params: dict[str, Any] = {"v": model_version.pk, "start": start, "end": end}
+    if segment:
+        bins = bins_sql(profile, params)
+        params.update(sf=segment.feature, sv=segment.value)
+        sql = (
+            f"SELECT b.day, u.i - 1, u.bin, count(*) FROM (SELECT {DAY_SQL} AS day, {bins} AS bins "
+            f"{_SEGMENT_RECORDS}) b, unnest(b.bins) WITH ORDINALITY AS u(bin, i) "
+            "WHERE u.bin IS NOT NULL GROUP BY 1, 2, 3"
+        )
+    else:
+        sql = (
+            "SELECT day, feature, bin, count FROM monitoring_binday WHERE model_version_id = %(v)s "
+            "AND day >= %(start)s AND day < %(end)s"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    days = [start + timedelta(days=i) for i in range((end - start).days)]
+    column = {day: i for i, day in enumerate(days)}
+    items = [*profile["features"], profile["score"], profile["label"]]
+    counts = np.zeros((len(items), len(days), max(len(item["counts"]) for item in items)), dtype=np.float64)
+    for day, feature, bin_, count in rows:
+        counts[feature, column[day], bin_] += count
+    psi = []
+    for index, item in enumerate(items):
+        size = len(item["counts"])
+        if reference is None:
+            baseline = item["counts"]
+        else:
+            baseline = (
+                reference["features"][index]
+                if index < n_features
+                else reference["score" if index == n_features else "label"]
+            )
+        psi.append([stats.psi(counts[index, col, :size], baseline) for col in range(len(days))])
+    names = [f["name"] for f in profile["features"]] + ["score", "label"]
+    return DayDrift(days=days, names=names, psi=psi, records=[int(x) for x in counts[n_features].sum(axis=1)])

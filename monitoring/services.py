@@ -444,3 +444,13 @@ def webhook_deliveries_send(*, now: datetime | None = None, limit: int = 50) -> 
             else:
                 failed += 1
     return delivered, failed
+
+
+def webhook_toggle(*, webhook_id: int) -> Webhook:
+    """Enable a disabled webhook, or disable an enabled one (a 404 if there is none)."""
+    webhook = Webhook.objects.filter(pk=webhook_id).first()
+    if webhook is None:
+        raise ApplicationError("No such webhook.", code="not_found", status=404)
+    webhook.enabled = not webhook.enabled
+    webhook.save(update_fields=["enabled"])
+    return webhook

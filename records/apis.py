@@ -74,6 +74,15 @@ FILTER_PARAMETERS = [
     OpenApiParameter("created_before", _TIME, description="ISO 8601, exclusive; later than created_after (400)"),
     OpenApiParameter("has_outcome", bool),
     OpenApiParameter("outcome", bool),
+    OpenApiParameter(
+        "segment_feature", {"type": "string", "minLength": 1, "maxLength": 100}, description="With segment_value"
+    ),
+    OpenApiParameter(
+        "segment_value",
+        {"type": "string", "maxLength": 200},
+        description="Records whose segment_feature has this value, as text (booleans: true or false); 400 without "
+        "segment_feature",
+    ),
 ]
 RECORD_NOT_FOUND = docs.error_response(404, "No such record (or not yours)", "not_found", "Not found.")
 BAD_PARAMETER = docs.error_response(

@@ -11,6 +11,7 @@ import numpy as np
 from django.core import signing
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
 from django.utils.dateparse import parse_datetime
 from pgvector.django import CosineDistance
 
@@ -46,6 +47,7 @@ class RecordFilters:
     created_before: datetime | None = None
     has_outcome: bool | None = None
     outcome: bool | None = None
+    segment: tuple[str, str] | None = None  # (feature, value): records whose feature has that value (as text)
 
 
 def record_visible_to(*, user: Principal) -> QuerySet[Record]:
@@ -103,6 +105,9 @@ def _apply_filters(queryset: QuerySet[Record], filters: RecordFilters) -> QueryS
         queryset = queryset.filter(outcome__isnull=not filters.has_outcome)
     if filters.outcome is not None:
         queryset = queryset.filter(outcome=filters.outcome)
+    if filters.segment is not None:
+        feature, value = filters.segment
+        queryset = queryset.alias(segment_value=KeyTextTransform(feature, "features_json")).filter(segment_value=value)
     return queryset
 
 

@@ -28,8 +28,15 @@ class RecordFilterSerializer(serializers.Serializer[dict[str, Any]]):
     created_before = BoundedDateTimeField(required=False)
     has_outcome = serializers.BooleanField(required=False, default=None)
     outcome = serializers.BooleanField(required=False, default=None)
+    segment_feature = serializers.CharField(required=False, max_length=100, help_text="With segment_value")
+    segment_value = serializers.CharField(
+        required=False, max_length=200, help_text="Records whose segment_feature has this value (booleans: true/false)"
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("segment_feature" in attrs) != ("segment_value" in attrs):
+            missing = "segment_value" if "segment_feature" in attrs else "segment_feature"
+            raise serializers.ValidationError({missing: "segment_feature and segment_value go together."})
         low, high = attrs.get("score_min"), attrs.get("score_max")
         if low is not None and high is not None and low > high:
             raise serializers.ValidationError({"score_max": "Must be at least score_min."})
@@ -58,6 +65,7 @@ class RecordFilterSerializer(serializers.Serializer[dict[str, Any]]):
             created_before=data.get("created_before"),
             has_outcome=data.get("has_outcome"),
             outcome=data.get("outcome"),
+            segment=(data["segment_feature"], data["segment_value"]) if "segment_feature" in data else None,
         )
 
 

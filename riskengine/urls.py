@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from accounts.views import ThrottledLoginView
 from core import health, metrics_view
+from monitoring import views as monitoring_pages
 from predictions import views as prediction_pages
 from records import views as record_pages
 
@@ -27,6 +28,22 @@ urlpatterns = [
     path("models/", prediction_pages.models_page, name="models"),
     path("models/<int:pk>/promote/", prediction_pages.model_promote, name="model-promote"),
     path("models/<slug:name>/rollback/", prediction_pages.model_rollback, name="model-rollback"),
+    path("monitoring/", monitoring_pages.overview, name="monitoring"),
+    path("monitoring/webhooks/", monitoring_pages.webhooks, name="monitoring-webhooks"),
+    path("monitoring/webhooks/<int:pk>/toggle/", monitoring_pages.webhook_toggle, name="monitoring-webhook-toggle"),
+    path(
+        "monitoring/alerts/<int:pk>/acknowledge/",
+        monitoring_pages.alert_action,
+        {"action": "acknowledge"},
+        name="monitoring-alert-acknowledge",
+    ),
+    path(
+        "monitoring/alerts/<int:pk>/resolve/",
+        monitoring_pages.alert_action,
+        {"action": "resolve"},
+        name="monitoring-alert-resolve",
+    ),
+    path("monitoring/<slug:name>/", monitoring_pages.model_page, name="monitoring-model"),
     path("records/", record_pages.dashboard, name="dashboard"),
     path("records/import/", record_pages.import_page, name="import"),
     path("records/import/<uuid:pk>/", record_pages.import_detail, name="import-detail"),

@@ -55,6 +55,9 @@ def test_each_filter_narrows_the_list(staff_api, make_records, german_credit_tra
         "has_outcome=false": lambda r: r.pk not in {x.pk for x in records[:6]},
         "outcome=true": lambda r: r.pk in {x.pk for x in records[:4]},
         "outcome=false": lambda r: r.pk in {x.pk for x in records[4:6]},
+        "segment_feature=housing&segment_value=rent": lambda r: r.features_json["housing"] == "rent",
+        "segment_feature=telephone&segment_value=true": lambda r: r.features_json["telephone"] is True,
+        "segment_feature=credit_amount&segment_value=1169": lambda r: r.features_json["credit_amount"] == 1169,
     }
     for query, keep in cases.items():
         got = set(_ids(staff_api.get(f"{LIST}?{query}&page_size=200")))
@@ -80,6 +83,8 @@ def test_each_filter_narrows_the_list(staff_api, make_records, german_credit_tra
         ("page_size=ten", "page_size"),
         ("cursor=garbage", "cursor"),
         ("risk_label=" + "x" * 40, "risk_label"),
+        ("segment_feature=housing", "segment_value"),
+        ("segment_value=rent", "segment_feature"),
     ],
 )
 def test_a_bad_parameter_is_a_400_naming_it(staff_api, query, parameter):
