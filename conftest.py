@@ -157,6 +157,20 @@ def jwt_client(api_client, api_user, embedder, demo_model):
 CHROMIUM = "/usr/bin/chromium"
 
 
+@pytest.fixture
+def shot():
+    """shot(page, name): a full-page screenshot under test-artifacts/."""
+    from pathlib import Path
+
+    artifacts = Path(__file__).resolve().parent / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+
+    def take(page, name):
+        page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+
+    return take
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {

@@ -25,6 +25,10 @@ def _finite(value: float) -> bool:
     return value is not None and math.isfinite(value)
 
 
+def _short(name: str, limit: int = 30) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
 @dataclass
 class Cell:
     x: float
@@ -39,7 +43,7 @@ class Cell:
 def heatmap(drift: DayDrift) -> dict[str, Any]:
     """Features (then the score and the label) down, days across; a cell's colour is its day's PSI
     status against the baseline (grey: fewer than 500 records that day, coloured by PSI anyway)."""
-    label_width = 190
+    label_width = 170
     size = max(6.0, min(18.0, (WIDTH - label_width) / max(len(drift.days), 1)))
     cells = []
     for row, name in enumerate(drift.names):
@@ -60,7 +64,10 @@ def heatmap(drift: DayDrift) -> dict[str, Any]:
             )
     return {
         "cells": cells,
-        "rows": [{"name": name, "y": 4 + row * size + size * 0.7} for row, name in enumerate(drift.names)],
+        "rows": [
+            {"name": name, "short": _short(name), "y": 4 + row * size + size * 0.7}
+            for row, name in enumerate(drift.names)
+        ],
         "label_width": label_width,
         "width": label_width + len(drift.days) * size + 4,
         "height": 8 + len(drift.names) * size + 16,
@@ -122,7 +129,7 @@ def attribution_bars(report: AttributionReport, limit: int = 10) -> dict[str, An
                 "x": zero if part.delta >= 0 else zero - length,
                 "y": 4 + i * row,
                 "width": max(length, 0.5),
-                "name": part.name,
+                "name": _short(part.name),
                 "label_y": 4 + i * row + 12,
                 "fill": "fill-rose-500" if part.delta >= 0 else "fill-emerald-500",
                 "title": f"{part.name}: {part.delta:+.3f} log-odds; drift impact {part.drift_impact:.3f}",

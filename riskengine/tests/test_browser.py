@@ -2,7 +2,6 @@
 
 import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -12,8 +11,6 @@ from conftest import PASSWORD
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
 
 @pytest.fixture(autouse=True)
 def no_csp_violations(page):
@@ -22,16 +19,6 @@ def no_csp_violations(page):
     page.on("console", lambda message: messages.append(message.text))
     yield
     assert not [m for m in messages if "Content Security Policy" in m], messages
-
-
-@pytest.fixture
-def shot():
-    ARTIFACTS.mkdir(exist_ok=True)
-
-    def take(page, name):
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-    return take
 
 
 @pytest.fixture
