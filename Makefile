@@ -48,13 +48,15 @@ install-dev: $(DEV_STAMP)
 .env:
 	$(PYTHON) -m core.local_env .env
 
-# A background-task worker (CSV imports) and the monitoring scheduler (the fold, every minute) run
-# beside the web server and stop with it.
+# A background-task worker (CSV imports) and the monitoring scheduler (fold, alerts, webhooks, every
+# minute) run beside the web server and stop with it. `make run` also seeds the demo's 90 days of
+# traffic once, in the background (day by day, so the server is ready at once and the pages fill in).
 run: install .env
 	$(PY) manage.py bootstrap
 	$(PY) manage.py run_worker --interval 1 & worker=$$!; \
 	$(PY) manage.py monitoring_scheduler --every 60 >/dev/null & scheduler=$$!; \
-	trap 'kill $$worker $$scheduler 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py seed_demo --history & seeder=$$!; \
+	trap 'kill $$worker $$scheduler $$seeder 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)
 
 serve: install .env

@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import ApplicationError
@@ -72,9 +73,24 @@ def _cell(version: Any, form: WindowForm, segment: Any, drift: Any) -> dict[str,
     }
 
 
+def _heat_cells(heatmap: dict[str, Any], url: str, query: str) -> str:
+    """The heatmap's cells as SVG (built here: a template loop over thousands of cells is slow)."""
+    rows = []
+    for c in heatmap["cells"]:
+        href = f"{url}?{query}&feature={c.feature}&day={c.day.isoformat()}"
+        rows.append((href, href, f"{c.x:.1f}", f"{c.y:.1f}", f"{c.size:.1f}", f"{c.size:.1f}", c.fill, c.title))
+    return format_html_join(
+        "",
+        '<a href="{}" hx-get="{}" hx-target="#cell" hx-swap="outerHTML" class="heat-cell">'
+        '<rect x="{}" y="{}" width="{}" height="{}" rx="1" class="{}"><title>{}</title></rect></a>',
+        rows,
+    )
+
+
 def _model_context(version: Any, form: WindowForm, segment: Any, query: str) -> dict[str, Any]:
     start, end = form.window()
     drift = selectors.drift_report(model_version=version, start=start, end=end, segment=segment)
+    heatmap = charts.heatmap(selectors.drift_by_day(model_version=version, start=start, end=end, segment=segment))
     attribution = selectors.attribution_report(model_version=version, start=start, end=end)
     performance = selectors.performance_report(
         model_version=version, start=end - timedelta(days=90), end=end, step=7, segment=segment
@@ -90,7 +106,8 @@ def _model_context(version: Any, form: WindowForm, segment: Any, query: str) -> 
         "drift": drift,
         "colour": STATUS_COLOUR[drift.status],
         "status_label": drift.status.replace("_", " "),
-        "heatmap": charts.heatmap(selectors.drift_by_day(model_version=version, start=start, end=end, segment=segment)),
+        "heatmap": heatmap,
+        "heat_cells": _heat_cells(heatmap, reverse("monitoring-model", args=[version.name]), query),
         "score_chart": charts.paired_histogram(drift.score),  # type: ignore[arg-type]  # always set
         "attribution": charts.attribution_bars(attribution),
         "sentence": charts.attribution_sentence(attribution),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from accounts.models import ApiKey
@@ -23,8 +24,10 @@ def prediction_create(
     request_id: str = "",
     created_by: Principal | None = None,
     api_key: ApiKey | None = None,
+    timestamps: Sequence[datetime] | None = None,
 ) -> list[Record]:
-    """Validate every item, score them in one call, embed them in one call and store them in one insert.
+    """Validate every item, score them in one call, embed them in one call and store them in one insert
+    (at ``timestamps``, one per item, when given: the demo history; else now).
 
     Raises ``FeatureValidationError`` (with every bad item, by index) before anything is stored.
     """
@@ -33,7 +36,7 @@ def prediction_create(
         predictions = inference_predict(model=model, rows=rows)
     embeddings = embed_rows(model=model, rows=rows)  # Server-Timing "embed"
     with timed("insert"):
-        origin = RecordOrigin(request_id=request_id, created_by=created_by, api_key=api_key)
+        origin = RecordOrigin(request_id=request_id, created_by=created_by, api_key=api_key, timestamps=timestamps)
         records = record_create_many(
             records=records_build(model=model, rows=rows, predictions=predictions, embeddings=embeddings, origin=origin)
         )

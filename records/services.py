@@ -125,3 +125,20 @@ def record_set_outcome(
         outcome_changed_at=ClockTimestamp(),
     )
     return record
+
+
+def record_set_outcomes(*, outcomes: Sequence[tuple[Any, bool, datetime]]) -> int:
+    """Many outcomes at once, (record id, outcome, observed at) each, in one UPDATE; returns how many
+    records changed. For bulk feeds (the demo history); one at a time is ``record_set_outcome``."""
+    if not outcomes:
+        return 0
+    ids, values, times = zip(*outcomes, strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE records_record r SET outcome = v.o, outcome_observed_at = v.t, "
+            "outcome_changed_at = clock_timestamp() "
+            "FROM unnest(%s::uuid[], %s::bool[], %s::timestamptz[]) AS v(id, o, t) "
+            "WHERE r.id = v.id AND r.outcome IS DISTINCT FROM v.o",
+            [list(ids), list(values), list(times)],
+        )
+        return int(cursor.rowcount)
