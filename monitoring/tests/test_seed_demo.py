@@ -28,6 +28,7 @@ def test_the_history_has_a_late_shift_and_late_outcomes_and_is_seeded_once(demo_
     with_outcome = [r for r in records if r.outcome is not None]
     assert with_outcome
     for r in with_outcome:
+        assert r.outcome_observed_at is not None
         assert timedelta(days=30) <= r.outcome_observed_at - r.timestamp <= timedelta(days=60)
         assert r.outcome_observed_at <= timezone.now()
     assert all(r.outcome is None for r in records if r.timestamp.date() > today - timedelta(days=30))
