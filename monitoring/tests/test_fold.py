@@ -144,9 +144,9 @@ def test_the_fold_command_reports_what_it_folded(demo_model, rows, capsys):
     assert capsys.readouterr().out.startswith("folded 0 records")
 
 
-def test_the_fold_command_refuses_a_negative_interval(demo_model):
+def test_the_scheduler_refuses_a_negative_interval(demo_model):
     from django.core.management import CommandError, call_command
 
     with pytest.raises(CommandError, match="--every must be 0"):
-        call_command("monitoring_fold", every=-1)
+        call_command("monitoring_scheduler", every=-1)
     assert not BinDay.objects.exists()
