@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAdminUser
@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from core.api import docs
 from core.errors import ApplicationError
 from monitoring import selectors, services
+from monitoring.api_docs import example
 from monitoring.models import Alert
 from monitoring.serializers import (
     AlertListParamsSerializer,
@@ -65,7 +66,7 @@ class MonitoringViewSet(viewsets.ViewSet):
     lookup_field = "name"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
 
-    @extend_schema(responses={200: OverviewSerializer, **_COMMON})
+    @extend_schema(responses={200: OverviewSerializer, **_COMMON}, examples=[example("overview", "The demo model")])
     def list(self, request: Request) -> Response:
         end = timezone.now().date() + timedelta(days=1)
         start = end - timedelta(days=7)
@@ -76,7 +77,7 @@ class MonitoringViewSet(viewsets.ViewSet):
     @extend_schema(
         parameters=[DriftParamsSerializer],
         responses={200: DriftReportSerializer, 400: BAD_QUERY, 404: NO_MODEL, **_COMMON},
-        examples=[OpenApiExample("The last 7 days against the reference", value={}, request_only=True)],
+        examples=[example("drift", "The demo's last 7 days against the reference: credit_amount shifted")],
     )
     @action(detail=True, methods=["get"])
     def drift(self, request: Request, name: str) -> Response:
@@ -92,6 +93,7 @@ class MonitoringViewSet(viewsets.ViewSet):
     @extend_schema(
         parameters=[WindowParamsSerializer],
         responses={200: AttributionReportSerializer, 400: BAD_QUERY, 404: NO_MODEL, **_COMMON},
+        examples=[example("attribution", "Mean log-odds rose by 0.59; 56 % of it is credit_amount")],
     )
     @action(detail=True, methods=["get"])
     def attribution(self, request: Request, name: str) -> Response:
@@ -103,6 +105,7 @@ class MonitoringViewSet(viewsets.ViewSet):
     @extend_schema(
         parameters=[PerformanceParamsSerializer],
         responses={200: PerformanceReportSerializer, 400: BAD_QUERY, 404: NO_MODEL, **_COMMON},
+        examples=[example("performance", "90 days, weekly (first week shown)")],
     )
     @action(detail=True, methods=["get"])
     def performance(self, request: Request, name: str) -> Response:
@@ -118,6 +121,7 @@ class MonitoringViewSet(viewsets.ViewSet):
         parameters=[WindowParamsSerializer],
         responses={200: SegmentScanSerializer, 400: BAD_QUERY, 404: NO_MODEL, **_COMMON},
         description="Score drift of the top segments, with Benjamini-Hochberg q-values across them",
+        examples=[example("segments", "Two of the segments scanned")],
     )
     @action(detail=True, methods=["get"])
     def segments(self, request: Request, name: str) -> Response:
@@ -148,7 +152,11 @@ class AlertViewSet(viewsets.ViewSet):
         alerts = selectors.alert_list(status=data.get("status"), model_name=data.get("model"))[:200]
         return Response({"results": AlertSerializer(alerts, many=True).data})
 
-    @extend_schema(request=None, responses={200: AlertSerializer, 404: ALERT_NOT_FOUND, 409: ALERT_CONFLICT, **_COMMON})
+    @extend_schema(
+        request=None,
+        responses={200: AlertSerializer, 404: ALERT_NOT_FOUND, 409: ALERT_CONFLICT, **_COMMON},
+        examples=[example("alert", "Acknowledged by staff")],
+    )
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: str) -> Response:
         alert = services.alert_acknowledge(alert=self._get(pk), user=request.user)

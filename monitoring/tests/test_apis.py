@@ -130,3 +130,20 @@ def test_staff_acknowledge_then_resolve_an_alert(staff_client, staff_user, histo
     assert resolved["status"] == "resolved" and resolved["resolved_by"] == "staff"
     assert staff_client.post("/api/monitoring/alerts/999999/resolve/").status_code == 404
     assert staff_client.get("/api/monitoring/alerts/", {"status": "gone"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("name", "serializer"),
+    [
+        ("drift", "DriftReportSerializer"),
+        ("attribution", "AttributionReportSerializer"),
+        ("performance", "PerformanceReportSerializer"),
+        ("segments", "SegmentScanSerializer"),
+        ("overview", "OverviewSerializer"),
+    ],
+)
+def test_the_schema_examples_have_exactly_the_response_fields(name, serializer):
+    from monitoring import serializers
+    from monitoring.api_docs import EXAMPLES
+
+    assert getattr(serializers, serializer)(EXAMPLES[name]).data == EXAMPLES[name]
