@@ -8,11 +8,19 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect, QueryDict
 from django.http.response import HttpResponseBase
 from django.shortcuts import resolve_url
 from django.urls import reverse
 from django_htmx.middleware import HtmxDetails
+
+
+def query_without(query: QueryDict, *keys: str) -> str:
+    """The query string without ``keys`` (and without empty values): the base of a page's links."""
+    copy = query.copy()
+    for key in keys:
+        copy.pop(key, None)
+    return urlencode([(k, v) for k, values in copy.lists() for v in values if v != ""])
 
 
 class HtmxHttpRequest(HttpRequest):

@@ -159,11 +159,9 @@ class AlertViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: str) -> Response:
-        alert = services.alert_acknowledge(alert=self._get(pk), user=request.user)
-        return Response(AlertSerializer(self._get(str(alert.pk))).data)
+        return Response(AlertSerializer(services.alert_acknowledge(alert=self._get(pk), user=request.user)).data)
 
     @extend_schema(request=None, responses={200: AlertSerializer, 404: ALERT_NOT_FOUND, 409: ALERT_CONFLICT, **_COMMON})
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str) -> Response:
-        alert = services.alert_resolve(alert=self._get(pk), user=request.user)
-        return Response(AlertSerializer(self._get(str(alert.pk))).data)
+        return Response(AlertSerializer(services.alert_resolve(alert=self._get(pk), user=request.user)).data)

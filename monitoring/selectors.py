@@ -271,9 +271,10 @@ def segment_scan(*, model_version: ModelVersion, start: date, end: date, limit: 
         counts = _segment_counts(model_version=model_version, start=start, end=end, segment=segment)
         window = _as_list(counts.get(score_index, {}), size)
         found.append((item, window, reference["score"]))
-    q_values = stats.benjamini_hochberg([stats.binned_ks_p_value(w, r) for _, w, r in found])
+    p_values = [stats.binned_ks_p_value(w, r) for _, w, r in found]
+    q_values = stats.benjamini_hochberg(p_values)
     out = []
-    for (item, window, reference), q in zip(found, q_values, strict=True):
+    for (item, window, reference), p, q in zip(found, p_values, q_values, strict=True):
         value = stats.psi(window, reference)
         status = stats.psi_status(value, sum(window))
         out.append(
@@ -282,7 +283,7 @@ def segment_scan(*, model_version: ModelVersion, start: date, end: date, limit: 
                 value=item.value,
                 records=sum(window),
                 psi=value,
-                p_value=stats.binned_ks_p_value(window, reference),
+                p_value=p,
                 q_value=q,
                 status=status,
                 flagged=status in ("warning", "critical") and q < FALSE_DISCOVERY_RATE,
@@ -531,13 +532,31 @@ class MetricValue:
     enough: bool  # n reached the rule's minimum and the value is defined
 
 
-def alert_metric(*, metric: str, model_version: ModelVersion, start: date, end: date, min_records: int) -> MetricValue:
-    """The value a rule's metric takes over [start, end)."""
+def alert_metric(
+    *,
+    metric: str,
+    model_version: ModelVersion,
+    start: date,
+    end: date,
+    min_records: int,
+    reports: dict[tuple[Any, ...], Any] | None = None,
+) -> MetricValue:
+    """The value a rule's metric takes over [start, end). ``reports`` keeps the drift and
+    performance reports across calls, so the rules sharing a window compute it once."""
+    reports = {} if reports is None else reports
     if metric in ("auc", "ece"):
-        figures = performance_report(model_version=model_version, start=start, end=end, step=(end - start).days).overall
+        key: tuple[Any, ...] = ("performance", model_version.pk, start, end)
+        if key not in reports:
+            reports[key] = performance_report(
+                model_version=model_version, start=start, end=end, step=(end - start).days
+            )
+        figures = reports[key].overall
         value, n = (figures.auc if metric == "auc" else figures.ece), figures.outcomes
     else:
-        drift = drift_report(model_version=model_version, start=start, end=end)
+        key = ("drift", model_version.pk, start, end)
+        if key not in reports:
+            reports[key] = drift_report(model_version=model_version, start=start, end=end)
+        drift: DriftReport = reports[key]
         if metric == "feature_psi":
             value = max((c.psi for c in drift.features), default=float("nan"))
         else:

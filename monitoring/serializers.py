@@ -11,6 +11,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from core.api.serializers import require_together
 from monitoring.models import Alert
 from monitoring.selectors import Segment
 
@@ -63,9 +64,7 @@ class WindowParamsSerializer(serializers.Serializer[dict[str, Any]]):
         if (end - start).days > MAX_WINDOW_DAYS:
             raise serializers.ValidationError({"start": f"The window is at most {MAX_WINDOW_DAYS} days."})
         attrs.update(start=start, end=end)
-        if ("segment_feature" in attrs) != ("segment_value" in attrs):
-            missing = "segment_value" if "segment_feature" in attrs else "segment_feature"
-            raise serializers.ValidationError({missing: "segment_feature and segment_value go together."})
+        require_together(attrs, "segment_feature", "segment_value", "segment_feature and segment_value go together.")
         return attrs
 
     @property
@@ -82,9 +81,8 @@ class DriftParamsSerializer(WindowParamsSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
+        require_together(attrs, "against_start", "against_end", "Give both or neither.")
         low, high = attrs.get("against_start"), attrs.get("against_end")
-        if (low is None) != (high is None):
-            raise serializers.ValidationError({"against_end" if low else "against_start": "Give both or neither."})
         if low is not None and high is not None:
             if low >= high:
                 raise serializers.ValidationError({"against_end": "Must be later than against_start."})

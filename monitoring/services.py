@@ -276,7 +276,9 @@ def _severity(rule: AlertRule, value: float) -> str | None:
     return None
 
 
-def _judge(rule: AlertRule, version: ModelVersion, today: date) -> tuple[str, float, date, date]:
+def _judge(
+    rule: AlertRule, version: ModelVersion, today: date, reports: dict[tuple[Any, ...], Any]
+) -> tuple[str, float, date, date]:
     """The severity all of the rule's last ``consecutive`` windows reach ("ok" if any breaches
     nothing, "too_few" if any has too few records to judge), with the latest window and its value.
     Window k covers the ``window_days`` days ending k days before tomorrow."""
@@ -287,7 +289,12 @@ def _judge(rule: AlertRule, version: ModelVersion, today: date) -> tuple[str, fl
         stop = end - timedelta(days=k)
         start = stop - timedelta(days=rule.window_days)
         value = alert_metric(
-            metric=rule.metric, model_version=version, start=start, end=stop, min_records=rule.min_records
+            metric=rule.metric,
+            model_version=version,
+            start=start,
+            end=stop,
+            min_records=rule.min_records,
+            reports=reports,
         )
         if latest is None:
             latest = (value.value, start, stop)
@@ -337,8 +344,15 @@ def _message(rule: AlertRule, severity: str, value: float, start: date, end: dat
     )
 
 
-def _apply(rule: AlertRule, version: ModelVersion, today: date, now: datetime, summary: EvaluationSummary) -> None:
-    severity, value, start, end = _judge(rule, version, today)
+def _apply(
+    rule: AlertRule,
+    version: ModelVersion,
+    today: date,
+    now: datetime,
+    summary: EvaluationSummary,
+    reports: dict[tuple[Any, ...], Any],
+) -> None:
+    severity, value, start, end = _judge(rule, version, today, reports)
     if severity == "too_few":  # no evidence either way: an open alert stays open
         return
     current = Alert.objects.filter(rule=rule, model_version=version).exclude(status=Alert.Status.RESOLVED).first()
@@ -375,12 +389,13 @@ def alerts_evaluate(*, today: date | None = None, now: datetime | None = None) -
     now = now or timezone.now()
     today = today or now.astimezone(UTC).date()
     summary = EvaluationSummary()
+    reports: dict[tuple[Any, ...], Any] = {}  # the rules of a model share their windows' reports
     with transaction.atomic():
         production = ModelVersion.objects.filter(status=ModelVersion.Status.PRODUCTION).exclude(reference_profile={})
         for version in production.defer("artifact").order_by("name"):
             for rule in alert_rules_ensure(model_version=version):
                 if rule.enabled:
-                    _apply(rule, version, today, now, summary)
+                    _apply(rule, version, today, now, summary, reports)
     return summary
 
 

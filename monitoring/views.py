@@ -15,7 +15,7 @@ from django.utils.html import format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import ApplicationError
-from core.web import HtmxHttpRequest, staff_required
+from core.web import HtmxHttpRequest, query_without, staff_required
 from monitoring import charts, selectors, services
 from monitoring.forms import DEFAULT_DAYS, WINDOW_CHOICES, WebhookForm, WindowForm
 from monitoring.models import Alert, Delivery, Webhook
@@ -143,16 +143,9 @@ def model_page(request: HtmxHttpRequest, name: str) -> HttpResponse:
         start, end = form.window()
         drift = selectors.drift_report(model_version=version, start=start, end=end, segment=segment)
         return render(request, "monitoring/model.html#cell", {"cell": _cell(version, form, segment, drift)})
-    context = _model_context(version, form, segment, _query_without(request, "feature", "day"))
+    context = _model_context(version, form, segment, query_without(request.GET, "feature", "day"))
     context["segment_error"] = segment_error
     return render(request, "monitoring/model.html#content" if request.htmx else "monitoring/model.html", context)
-
-
-def _query_without(request: HtmxHttpRequest, *keys: str) -> str:
-    query = request.GET.copy()
-    for key in keys:
-        query.pop(key, None)
-    return query.urlencode()
 
 
 @require_POST

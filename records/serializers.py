@@ -6,7 +6,7 @@ import numpy as np
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from core.api.serializers import BoundedDateTimeField, StrictSerializer
+from core.api.serializers import BoundedDateTimeField, StrictSerializer, require_together
 from predictions.ml.embedding import EMBEDDING_DIM
 from predictions.serializers import ModelChoiceSerializer
 from records.models import Record
@@ -34,9 +34,7 @@ class RecordFilterSerializer(serializers.Serializer[dict[str, Any]]):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("segment_feature" in attrs) != ("segment_value" in attrs):
-            missing = "segment_value" if "segment_feature" in attrs else "segment_feature"
-            raise serializers.ValidationError({missing: "segment_feature and segment_value go together."})
+        require_together(attrs, "segment_feature", "segment_value", "segment_feature and segment_value go together.")
         low, high = attrs.get("score_min"), attrs.get("score_max")
         if low is not None and high is not None and low > high:
             raise serializers.ValidationError({"score_max": "Must be at least score_min."})

@@ -16,7 +16,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.logging import request_id_var
-from core.web import HtmxHttpRequest, staff_required
+from core.web import HtmxHttpRequest, query_without, staff_required
 from predictions import selectors as model_selectors
 from predictions.inference import FeatureValidationError
 from predictions.ml.features import coerce_text_features, validate_features
@@ -52,13 +52,6 @@ def _known_labels() -> list[str]:
             if band["label"] not in labels:
                 labels.append(band["label"])
     return labels or [band["label"] for band in DEFAULT_LABEL_BANDS]
-
-
-def _query_without(query: QueryDict, *keys: str) -> str:
-    copy = query.copy()
-    for key in keys:
-        copy.pop(key, None)
-    return urlencode([(k, v) for k, values in copy.lists() for v in values if v != ""])
 
 
 def _filter_params(query: QueryDict) -> tuple[RecordFilters, dict[str, Any], dict[str, str]]:
@@ -106,7 +99,7 @@ def _dashboard_context(request: HtmxHttpRequest) -> dict[str, Any]:
         errors["cursor"] = "That page link has expired; showing the first page."
         page = record_page(queryset=queryset, ordering=data["ordering"], page_size=data["page_size"])
     colours = [(label, label_colour(label)) for label in _known_labels()]
-    base_query = _query_without(query, "cursor")
+    base_query = query_without(query, "cursor")
 
     def link(cursor: str | None) -> str | None:
         return f"?{base_query}&cursor={cursor}" if cursor else None

@@ -33,6 +33,13 @@ class BoundedDateTimeField(serializers.DateTimeField):
         return parsed
 
 
+def require_together(attrs: Mapping[str, Any], first: str, second: str, message: str) -> None:
+    """A 400 naming the missing one of two parameters that only make sense together."""
+    if (attrs.get(first) is None) != (attrs.get(second) is None):
+        missing = second if attrs.get(first) is not None else first
+        raise serializers.ValidationError({missing: message})
+
+
 class StrictMixin:
     """Refuses keys a serializer does not define: a misspelt field is a 400 naming it, not silently
     ignored. Every request body is strict, and the schema says so (``additionalProperties: false``,
