@@ -213,3 +213,13 @@ def test_the_scheduler_runs_the_fold_the_rules_and_the_deliveries(shifted, capsy
     out = capsys.readouterr().out
     assert out.startswith("folded 0 records") and "alerts opened" in out and "webhooks delivered 0" in out
     assert AlertRule.objects.filter(model_name="credit").count() == 5
+
+
+def test_a_failing_scheduler_step_is_logged_and_the_scheduler_ends_cleanly(demo_model, monkeypatch, caplog):
+    def broken():
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("monitoring.management.commands.monitoring_scheduler.monitoring_fold", broken)
+    call_command("monitoring_scheduler", every=0)  # returns: no traceback escapes the loop
+    assert "monitoring scheduler tick failed" in caplog.text and "database went away" in caplog.text
+    assert not Alert.objects.exists()
