@@ -31,10 +31,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 _COLUMNS = (
     "id, timestamp, model_version_id, model_id, features_json, risk_score, risk_label, base_log_odds, drivers, "
-    "request_id, outcome, outcome_changed_at"
+    "contributions, request_id, outcome, outcome_changed_at"
 )
-_TYPES = ["uuid", "timestamptz", "int8", "varchar", "jsonb", "float8", "varchar", "float8", "jsonb", "varchar",
-          "bool", "timestamptz"]  # fmt: skip
+_TYPES = ["uuid", "timestamptz", "int8", "varchar", "jsonb", "float8", "varchar", "float8", "jsonb", "float8[]",
+          "varchar", "bool", "timestamptz"]  # fmt: skip
 
 
 def _setup(data_dir: Path) -> None:
@@ -85,8 +85,8 @@ class _Generator:
                 outcome = bool(draws[i] < p.risk_score) if known else None
                 copy.write_row(
                     (uuid.uuid4(), now - timedelta(seconds=float(ages[i])), self.model.pk, self.model.model_id,
-                     dicts[i], p.risk_score, p.risk_label, p.base_log_odds, p.drivers, "bench", outcome,
-                     now if known else None)
+                     dicts[i], p.risk_score, p.risk_label, p.base_log_odds, p.drivers, p.contributions.tolist(),
+                     "bench", outcome, now if known else None)
                 )  # fmt: skip
 
 

@@ -47,10 +47,10 @@ def _setup(data_dir: Path) -> None:
 
 _COLUMNS = (
     "id, timestamp, model_version_id, model_id, features_json, embedding, risk_score, risk_label, "
-    "base_log_odds, drivers, request_id, outcome"
+    "base_log_odds, drivers, contributions, request_id, outcome"
 )
 _TYPES = ["uuid", "timestamptz", "int8", "varchar", "jsonb", "vector", "float8", "varchar", "float8", "jsonb",
-          "varchar", "bool"]  # fmt: skip
+          "float8[]", "varchar", "bool"]  # fmt: skip
 
 
 class _Synthetic:
@@ -112,7 +112,7 @@ class _Synthetic:
                 when = now - timedelta(seconds=int(seconds[i]))
                 copy.write_row(
                     (pk, when, self.model.pk, self.model.model_id, dicts[i], vectors[i], p.risk_score,
-                     p.risk_label, p.base_log_odds, p.drivers, "bench", outcome)
+                     p.risk_label, p.base_log_odds, p.drivers, p.contributions.tolist(), "bench", outcome)
                 )  # fmt: skip
         return ids, vectors
 

@@ -82,6 +82,34 @@ def _upto(cursor: Any) -> datetime:
     return cursor.fetchone()[0]  # type: ignore[no-any-return]  # a timestamptz
 
 
+_ADD = {  # how a fold adds a day's new sums to the stored ones
+    "count": "count + EXCLUDED.count",
+    "n": "n + EXCLUDED.n",
+    "shap_sum": "shap_sum + EXCLUDED.shap_sum",
+    "abs_shap_sum": "abs_shap_sum + EXCLUDED.abs_shap_sum",
+    "score_sum": "score_sum + EXCLUDED.score_sum",
+}
+
+
+def _add_rows(cursor: Any, table: str, columns: dict[str, str], key: list[str], select: str, params: Any) -> list[Any]:
+    """Run an aggregating SELECT and add its rows (``columns``: name to SQL type, in the SELECT's
+    order) to ``table``: a plain SELECT may run on parallel workers, an INSERT ... SELECT may not.
+    Returns the rows."""
+    cursor.execute(select, params)
+    rows: list[Any] = cursor.fetchall()
+    if not rows:
+        return rows
+    names = ", ".join(columns)
+    arrays = ", ".join(f"%s::{sql_type}[]" for sql_type in columns.values())
+    updates = ", ".join(f"{name} = {table}.{_ADD[name]}" for name in columns if name not in key)
+    cursor.execute(  # names and types are constants of this module
+        f"INSERT INTO {table} (model_version_id, {names}) SELECT %s, * FROM unnest({arrays}) "
+        f"ON CONFLICT (model_version_id, {', '.join(key)}) DO UPDATE SET {updates}",
+        [params["v"], *(list(column) for column in zip(*rows, strict=True))],
+    )
+    return rows
+
+
 def _fold_records(cursor: Any, version: ModelVersion, where: str, window: dict[str, Any]) -> int:
     """Add the version's records matching ``where`` to its bins, SHAP sums and day totals; returns
     how many records that was."""
@@ -90,37 +118,66 @@ def _fold_records(cursor: Any, version: ModelVersion, where: str, window: dict[s
     bins = bins_sql(profile, params)
     params["names"] = [feature["name"] for feature in profile["features"]]
     selected = f"FROM records_record r WHERE r.model_version_id = %(v)s AND {where}"
-    cursor.execute(
-        "INSERT INTO monitoring_binday (model_version_id, day, feature, bin, count) "
-        f"SELECT %(v)s, b.day, (u.i - 1)::smallint, u.bin, count(*) FROM (SELECT {_DAY} AS day, {bins} AS bins "
-        f"{selected}) b, unnest(b.bins) WITH ORDINALITY AS u(bin, i) WHERE u.bin IS NOT NULL "
-        "GROUP BY b.day, u.i, u.bin ON CONFLICT (model_version_id, day, feature, bin) "
-        "DO UPDATE SET count = monitoring_binday.count + EXCLUDED.count",
+    # MATERIALIZED: inlined, the plan sorts the whole rows and computes the bins on one core.
+    _add_rows(
+        cursor,
+        "monitoring_binday",
+        {"day": "date", "feature": "smallint", "bin": "smallint", "count": "bigint"},
+        ["day", "feature", "bin"],
+        f"WITH b AS MATERIALIZED (SELECT {_DAY} AS day, {bins} AS bins {selected}) "
+        "SELECT b.day, u.i - 1, u.bin, count(*) FROM b, unnest(b.bins) WITH ORDINALITY AS u(bin, i) "
+        "WHERE u.bin IS NOT NULL GROUP BY b.day, u.i, u.bin",
+        params,
+    )
+    _fold_shap(cursor, version, where, params)
+    totals = _add_rows(
+        cursor,
+        "monitoring_daytotal",
+        {"day": "date", "n": "bigint", "score_sum": "float8"},
+        ["day"],
+        f"SELECT {_DAY}, count(*), sum(r.risk_score) {selected} GROUP BY 1",
+        params,
+    )
+    return sum(n for _, n, _ in totals)
+
+
+_SHAP_COLUMNS = {"day": "date", "feature": "smallint", "n": "bigint", "shap_sum": "float8", "abs_shap_sum": "float8"}
+
+
+def _fold_shap(cursor: Any, version: ModelVersion, where: str, params: dict[str, Any]) -> None:
+    """Add the records' contributions to the per-day SHAP sums: from the ``contributions`` array
+    (one pass, a sum per feature), or from the drivers JSON for records stored without it."""
+    schema = [spec["name"] for spec in version.feature_schema]
+    columns = [f"r.contributions[{schema.index(name) + 1}]" for name in params["names"]]
+    counts = ", ".join(f"count({c})" for c in columns)
+    sums = ", ".join(f"sum({c})" for c in columns)
+    abs_sums = ", ".join(f"sum(abs({c}))" for c in columns)
+    _add_rows(
+        cursor,
+        "monitoring_shapday",
+        _SHAP_COLUMNS,
+        ["day", "feature"],
+        "SELECT s.day, f.i - 1, f.n, f.c, f.a FROM ("
+        f"SELECT {_DAY} AS day, ARRAY[{counts}] AS n, ARRAY[{sums}] AS c, ARRAY[{abs_sums}] AS a "
+        "FROM records_record r "
+        f"WHERE r.model_version_id = %(v)s AND r.contributions IS NOT NULL AND {where} GROUP BY 1) s, "
+        "unnest(s.n, s.c, s.a) WITH ORDINALITY AS f(n, c, a, i) WHERE f.n > 0",
         params,
     )
     # jsonb_to_recordset reads each driver once (twice as fast as ->> per key); names map to
     # indexes after the grouping, on the few grouped rows.
-    cursor.execute(
-        "INSERT INTO monitoring_shapday (model_version_id, day, feature, n, shap_sum, abs_shap_sum) "
-        "SELECT %(v)s, s.day, (array_position(%(names)s::text[], s.feature) - 1)::smallint, s.n, s.c, s.a FROM ("
+    _add_rows(
+        cursor,
+        "monitoring_shapday",
+        _SHAP_COLUMNS,
+        ["day", "feature"],
+        "SELECT s.day, array_position(%(names)s::text[], s.feature) - 1, s.n, s.c, s.a FROM ("
         f"SELECT {_DAY} AS day, d.feature, count(*) AS n, sum(d.contribution) AS c, sum(abs(d.contribution)) AS a "
         "FROM records_record r, jsonb_to_recordset(r.drivers) AS d(feature text, contribution float8) "
-        f"WHERE r.model_version_id = %(v)s AND {where} GROUP BY 1, 2) s "
-        "WHERE array_position(%(names)s::text[], s.feature) IS NOT NULL "
-        "ON CONFLICT (model_version_id, day, feature) DO UPDATE SET n = monitoring_shapday.n + EXCLUDED.n, "
-        "shap_sum = monitoring_shapday.shap_sum + EXCLUDED.shap_sum, "
-        "abs_shap_sum = monitoring_shapday.abs_shap_sum + EXCLUDED.abs_shap_sum",
+        f"WHERE r.model_version_id = %(v)s AND r.contributions IS NULL AND {where} GROUP BY 1, 2) s "
+        "WHERE array_position(%(names)s::text[], s.feature) IS NOT NULL",
         params,
     )
-    cursor.execute(
-        f"WITH agg AS (SELECT {_DAY} AS day, count(*) AS n, sum(r.risk_score) AS score_sum {selected} GROUP BY 1), "
-        "ins AS (INSERT INTO monitoring_daytotal (model_version_id, day, n, score_sum) "
-        "SELECT %(v)s, day, n, score_sum FROM agg ON CONFLICT (model_version_id, day) DO UPDATE SET "
-        "n = monitoring_daytotal.n + EXCLUDED.n, score_sum = monitoring_daytotal.score_sum + EXCLUDED.score_sum) "
-        "SELECT coalesce(sum(n), 0) FROM agg",
-        params,
-    )
-    return int(cursor.fetchone()[0])
 
 
 _OUTCOME_RECORDS = (

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
@@ -32,6 +33,9 @@ class Record(models.Model):
     risk_label = models.CharField(max_length=32)
     base_log_odds = models.FloatField(null=True, blank=True)
     drivers = models.JSONField(default=list, blank=True)
+    # The drivers' contributions again, in the model's feature order: readers that sum them
+    # (monitoring) read a plain array instead of parsing the JSON. NULL on records stored before it.
+    contributions = ArrayField(models.FloatField(), null=True, blank=True, editable=False)
     request_id = models.CharField(max_length=128, blank=True, db_index=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

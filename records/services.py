@@ -56,6 +56,7 @@ def records_build(
                 risk_label=prediction.risk_label,
                 base_log_odds=prediction.base_log_odds,
                 drivers=prediction.drivers,
+                contributions=prediction.contributions.tolist(),
                 request_id=origin.request_id,
                 created_by=owner,
                 api_key=origin.api_key,
@@ -77,8 +78,8 @@ def record_create_many(*, records: Sequence[Record]) -> list[Record]:
 _COPY_COLUMNS = {
     "id": "uuid", "timestamp": "timestamptz", "model_version_id": "int8", "model_id": "varchar",
     "features_json": "jsonb", "embedding": "vector", "risk_score": "float8", "risk_label": "varchar",
-    "base_log_odds": "float8", "drivers": "jsonb", "request_id": "varchar", "outcome": "bool",
-    "outcome_observed_at": "timestamptz", "fingerprint": "varchar",
+    "base_log_odds": "float8", "drivers": "jsonb", "contributions": "float8[]", "request_id": "varchar",
+    "outcome": "bool", "outcome_observed_at": "timestamptz", "fingerprint": "varchar",
 }  # fmt: skip
 
 

@@ -3,6 +3,7 @@ recomputation from scratch, whatever mix of inserts, late outcomes and backfills
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import UTC
 
@@ -94,6 +95,8 @@ def _assert_rollups_match(version):
 def test_rollups_equal_a_recomputation_after_inserts_late_outcomes_and_backfills(demo_model, rows):
     rng = np.random.default_rng(5)
     first = _store(rows[:300], days=rng.integers(0, 20, 300), rng=rng)
+    # Records stored before the contributions column: their SHAP sums come from the drivers JSON.
+    Record.objects.filter(pk__in=[r.pk for r in first[::3]]).update(contributions=None)
     summary = _fold_now()
     assert summary.records == 300 and summary.rebuilt == ["credit@1"]
     _assert_rollups_match(demo_model)
@@ -150,3 +153,41 @@ def test_the_scheduler_refuses_a_negative_interval(demo_model):
     with pytest.raises(CommandError, match="--every must be 0"):
         call_command("monitoring_scheduler", every=-1)
     assert not BinDay.objects.exists()
+
+
+def test_the_sql_bins_put_missing_null_unseen_and_mistyped_values_where_the_profile_says(demo_model):
+    from django.db import connection
+
+    from monitoring.binning import bins_sql
+
+    profile = demo_model.reference_profile
+    features = profile["features"]
+    category = next(j for j, f in enumerate(features) if f["type"] == "category")
+    boolean = next(j for j, f in enumerate(features) if f["type"] == "boolean")
+    numeric = next(j for j, f in enumerate(features) if f["type"] in ("number", "integer") and len(f["edges"]) > 3)
+    size = len(features[category]["choices"])
+    edges = features[numeric]["edges"]
+    n_bins = len(edges) - 1
+    middle = (edges[1] + edges[2]) / 2
+    cases = [  # (category value, boolean value, numeric value, expected bins); "absent" drops the key
+        (features[category]["choices"][1], True, middle, (1, 1, int(numeric_bins(np.array([middle]), edges)[0]))),
+        ("never seen", False, edges[-1] + 1e6, (size, 0, n_bins - 1)),
+        (None, None, None, (size + 1, 3, n_bins)),
+        ("absent", "absent", "absent", (size + 1, 3, n_bins)),
+        (7, "yes", "12", (size, 2, n_bins)),
+        (features[category]["choices"][0], False, edges[0] - 1e6, (0, 0, 0)),
+    ]
+    names = [features[j]["name"] for j in (category, boolean, numeric)]
+    for *values, expected in cases:
+        row = {name: value for name, value in zip(names, values, strict=True) if value != "absent"}
+        params: dict = {}
+        sql = bins_sql(profile, params)
+        params["row"] = json.dumps(row)
+        with connection.cursor() as cursor:
+            cursor.execute(  # the SQL is bins_sql's, its values are parameters
+                f"SELECT {sql} FROM (SELECT %(row)s::jsonb AS features_json, 0.5::float8 AS risk_score, "  # noqa: S608
+                "''::text AS risk_label) r",
+                params,
+            )
+            bins = cursor.fetchone()[0]
+        assert (bins[category], bins[boolean], bins[numeric]) == expected, row

@@ -76,6 +76,9 @@ def test_timestamps_and_outcomes_come_from_their_columns(tmp_path, demo_model, e
     assert sorted(bool(r.outcome) for r in stored.values()) == sorted(expected)
     assert all(r.outcome is not None for r in stored.values())
     assert all(r.outcome_observed_at is not None for r in stored.values())
+    for record in stored.values():  # the COPY path stores the contributions in schema order too
+        by_feature = {d["feature"]: d["contribution"] for d in record.drivers}
+        assert record.contributions == [by_feature[spec["name"]] for spec in demo_model.feature_schema]
 
 
 def test_a_bom_quoted_commas_crlf_and_gzip_are_read(tmp_path, demo_model, embedder, rows, capsys):

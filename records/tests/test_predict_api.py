@@ -37,6 +37,8 @@ def test_the_stored_record_holds_everything_and_a_unit_384d_embedding(jwt_client
     assert record.request_id == "req-12345678" == response["X-Request-ID"]
     assert record.created_by == api_user
     assert record.drivers == response.json()["drivers"]
+    by_feature = {d["feature"]: d["contribution"] for d in record.drivers}
+    assert record.contributions == [by_feature[spec["name"]] for spec in record.model_version.feature_schema]
     vector = np.asarray(record.embedding)
     assert vector.shape == (384,)
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
