@@ -3,8 +3,11 @@ thread, each sending its next request as soon as the last answer is read, until 
 
 from __future__ import annotations
 
+import argparse
 import collections
 import http.client
+import json
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -101,3 +104,28 @@ def percentile(samples: list[float], q: float) -> float:
     """The q-quantile (0..1) of the samples by the nearest-rank rule, in milliseconds."""
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
+def main() -> None:
+    """A plain external client: ``python -m bench.client --port P --key K --body FILE --seconds S``
+    posts FILE to /api/predict/ from one keep-alive connection and prints its p50 as JSON."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--body", required=True)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    with open(args.body) as handle:
+        body = handle.read()
+    headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {args.key}"}
+    tally, threads, _ = keep_alive_load(
+        port=args.port, clients=1, seconds=args.seconds, request=lambda i: ("POST", "/api/predict/", body, headers),
+        expect=201,
+    )  # fmt: skip
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"p50_ms": statistics.median(tally.latencies) * 1000, "statuses": dict(tally.statuses)}))
+
+
+if __name__ == "__main__":
+    main()

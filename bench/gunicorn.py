@@ -86,13 +86,17 @@ def production_env(env: dict[str, str]) -> dict[str, str]:
     return {**env, **_production_settings(jwt_signing_key=str(settings.SIMPLE_JWT["SIGNING_KEY"]))}
 
 
-def start_gunicorn(env: dict[str, str], *, root: Path = ROOT) -> subprocess.Popen[bytes]:
+def start_gunicorn(
+    env: dict[str, str], *, root: Path = ROOT, production: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """gunicorn with the project's gunicorn.conf.py and production settings, quiet; the caller
-    terminates it. ``root``: another checkout of the project to serve (its own code and config)."""
+    terminates it. ``root``: another checkout of the project to serve (its own code and config).
+    ``production``: the settings another process set up (``production_settings``), for a caller
+    without Django."""
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", str(root / "gunicorn.conf.py")],
         cwd=root,
-        env=production_env(env),
+        env={**env, **production} if production is not None else production_env(env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -1,14 +1,21 @@
-"""Benchmark POST /api/predict/: its parts in-process, and the whole request through gunicorn on loopback.
+"""Benchmark POST /api/predict/: its parts in-process, and the whole request as a client sees it.
 
-Usage: .venv/bin/python -m bench.predict [--requests 300] [--port 8765] [--threads N]
+Usage: .venv/bin/python -m bench.predict [--requests 300] [--embedder tabular|text] [--port 8765]
 
-Uses the configured database (the embedded PostgreSQL by default), after `manage.py bootstrap`.
-Whole: one keep-alive client sending requests one after another to a 1-worker gunicorn (production
-settings, DEBUG off) started by this script. Parts, in-process over the same rows and in request
-order: score + drivers (validation, predict, explain), one embed, one record insert. Blocks of 25
-requests alternate with the same rows' parts, so the machine's drift weighs on both alike. Prints p50/p99 of each,
-the ratio goal (whole p50 <= 1.3 x sum of the parts' p50s), the worker's own Server-Timing
-breakdown, and the parts again each in a loop of its own (warm caches).
+Three processes, never busy at the same time: this one is a plain HTTP client (no Django, no
+model); a 1-worker gunicorn (production settings, DEBUG off) serves; a parts worker (Django set up
+as the server's) times the request's parts in-process over the same rows, in request order: score +
+drivers (validation, predict, explain), one embed, one record insert. Blocks of 25 requests
+alternate with the same rows' parts, so the machine's drift weighs on both alike, and the parts
+worker waits on its pipe (no CPU) while the requests run.
+
+Prints p50/p99 of each, the ratio goal (whole p50 <= 1.3 x sum of the parts' p50s), the worker's
+own Server-Timing breakdown, the CPU seconds per request of the gunicorn worker and PostgreSQL,
+and a check against a separate plain client process (``python -m bench.client``) run on the same
+server: its p50 should match this client's.
+
+The model is ``bench-<embedder>``, trained from data/german_credit.csv once (the demo model keeps
+whatever embedder it was registered with).
 """
 
 from __future__ import annotations
@@ -18,14 +25,19 @@ import http.client
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = 25
+NAMES = ("score + drivers", "embed (1 row)", "insert (1 record)")
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -42,29 +54,28 @@ def _time(fn: Callable[[int], object], n: int) -> list[float]:
     return out
 
 
+# --- the parts worker (a child process with Django) -----------------------------------------
+
+
 class _Parts:
     """The request's work in-process, one part at a time: score + drivers, one embed, one insert."""
 
-    names = ("score + drivers", "embed (1 text)", "insert (1 record)")
-
-    def __init__(self, n: int, bench_id: str) -> None:
+    def __init__(self, n: int, bench_id: str, embedder: str) -> None:
         from accounts.services import api_key_create
-        from predictions.embedding_runtime import embedder_get
         from predictions.inference import inference_predict, inference_validate
         from predictions.ml.features import decode_row, encode_frame
         from predictions.ml.training import read_training_csv
         from predictions.selectors import loaded_model_get
 
-        self.model = loaded_model_get(name="credit")
-        embedder_get().encode(["warm up"])
+        self.model = loaded_model_get(name=_model_ensure(embedder))
         frame = read_training_csv(ROOT / "data" / "german_credit.csv").drop(columns=["creditability"])
         rows = [decode_row(self.model.schema, r) for r in encode_frame(frame, self.model.schema)]
         self.feats = [rows[i % len(rows)] for i in range(n)]
         self.validated = [inference_validate(model=self.model, features=f) for f in self.feats]
-        for v in self.validated[:20]:  # warm-up
-            inference_predict(model=self.model, rows=[v])
+        for i, v in enumerate(self.validated[:20]):  # warm-up
+            self.insert(i, inference_predict(model=self.model, rows=[v]), self.embed(i), api_key=None)
         self.api_key, self.key = api_key_create(name=bench_id)
-        self.in_order: dict[str, list[float]] = {name: [] for name in self.names}
+        self.in_order: dict[str, list[float]] = {name: [] for name in NAMES}
 
     def score(self, i: int) -> Any:
         from predictions.inference import inference_predict, inference_validate
@@ -76,13 +87,14 @@ class _Parts:
 
         return embed_rows(model=self.model, rows=[self.validated[i]])
 
-    def insert(self, i: int, prediction: Any, vector: Any) -> Any:
+    def insert(self, i: int, prediction: Any, vector: Any, api_key: Any = "self") -> Any:
         from records.services import RecordOrigin, record_create_many, records_build
 
         # As a request stores it: its own row and vector (the HNSW insert of a new vector costs
         # more than re-inserting one already in the graph), its request id, and the client's user
         # and API key (each a foreign key that PostgreSQL checks).
-        origin = RecordOrigin(request_id=uuid.uuid4().hex, created_by=self.api_key.user, api_key=self.api_key)
+        key = self.api_key if api_key == "self" else api_key
+        origin = RecordOrigin(request_id=uuid.uuid4().hex, created_by=key.user if key else None, api_key=key)
         return record_create_many(
             records=records_build(
                 model=self.model, rows=[self.validated[i]], predictions=prediction, embeddings=vector, origin=origin
@@ -90,8 +102,7 @@ class _Parts:
         )
 
     def in_request_order(self, i: int) -> None:
-        # Each step timed in the CPU-cache state it has inside a request (the embed's weights evict
-        # the insert's working set).
+        # Each step timed in the CPU-cache state it has inside a request.
         t0 = time.perf_counter()
         prediction = self.score(i)
         t1 = time.perf_counter()
@@ -99,7 +110,7 @@ class _Parts:
         t2 = time.perf_counter()
         self.insert(i, prediction, vector)
         t3 = time.perf_counter()
-        for name, took in zip(self.names, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+        for name, took in zip(NAMES, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             self.in_order[name].append(took)
 
     def isolated(self, n: int) -> dict[str, list[float]]:
@@ -107,26 +118,92 @@ class _Parts:
         from predictions.inference import inference_predict
 
         vectors: list[Any] = []
-        out = {self.names[0]: _time(self.score, n), self.names[1]: _time(lambda i: vectors.append(self.embed(i)), n)}
+        out = {NAMES[0]: _time(self.score, n), NAMES[1]: _time(lambda i: vectors.append(self.embed(i)), n)}
         predictions = [inference_predict(model=self.model, rows=[v]) for v in self.validated]
-        out[self.names[2]] = _time(lambda i: self.insert(i, predictions[i], vectors[i]), n)
+        out[NAMES[2]] = _time(lambda i: self.insert(i, predictions[i], vectors[i]), n)
         return out
+
+
+def _model_ensure(embedder: str) -> str:
+    """``bench-<embedder>`` in production, trained from the demo data the first time."""
+    from predictions.models import ModelVersion
+    from predictions.services import model_version_train
+
+    name = f"bench-{embedder}"
+    if not ModelVersion.objects.filter(name=name, status=ModelVersion.Status.PRODUCTION).exists():
+        model_version_train(
+            csv_path=ROOT / "data" / "german_credit.csv",
+            target="creditability",
+            positive="bad",
+            name=name,
+            embedder=embedder,
+            promote=True,
+        )
+    return name
+
+
+def _worker(args: argparse.Namespace) -> None:
+    """The parts process: announces the model, key and rows, then runs the blocks it is sent."""
+    from bench.gunicorn import setup_django
+
+    setup_django(production=True)
+    from records.models import Record
+
+    bench_id = f"bench-{uuid.uuid4().hex[:8]}"
+    parts = _Parts(args.requests, bench_id, args.embedder)
+    production = {name: os.environ[name] for name in ("DEBUG", "SECRET_KEY", "JWT_SIGNING_KEY", "SECURE_SSL_REDIRECT")}
+    hello = {"model": parts.model.name, "key": parts.key, "feats": parts.feats, "pg_pid": _postgres_pid()}
+    _say({**hello, "production": production})
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command["do"] == "block":
+            for i in range(command["start"], command["stop"]):
+                parts.in_request_order(i)
+            _say({"done": True})
+        elif command["do"] == "clear":
+            for samples in parts.in_order.values():
+                samples.clear()
+            _say({"done": True})
+        elif command["do"] == "finish":
+            isolated = parts.isolated(args.requests)
+            Record.objects.filter(api_key__name=bench_id).delete()
+            _say({"in_order": parts.in_order, "isolated": isolated})
+            return
+
+
+_MARK = "@bench "  # the worker's answers, apart from anything else that writes to its stdout
+
+
+def _say(message: dict[str, Any]) -> None:
+    sys.stdout.write(_MARK + json.dumps(message, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _postgres_pid() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = int(cursor.fetchone()[0])
+    return int(psutil.Process(backend).ppid())
+
+
+# --- the client (this process: no Django) ---------------------------------------------------
 
 
 class _Whole:
     """One keep-alive client posting the same rows; keeps each answer's time and Server-Timing."""
 
-    def __init__(self, port: int, key: str, feats: list[dict[str, Any]]) -> None:
+    def __init__(self, port: int, key: str, model: str, feats: list[dict[str, Any]]) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {key}"}
-        self.feats = feats
+        self.bodies = [json.dumps({"model": model, "features": f}) for f in feats]
         self.times: list[float] = []
         self.server_timing: dict[str, list[float]] = {}
 
     def post(self, i: int) -> None:
         start = time.perf_counter()
-        body = json.dumps({"model": "credit", "features": self.feats[i]})
-        self.conn.request("POST", "/api/predict/", body, self.headers)
+        self.conn.request("POST", "/api/predict/", self.bodies[i], self.headers)
         response = self.conn.getresponse()
         response.read()
         self.times.append(time.perf_counter() - start)
@@ -137,40 +214,86 @@ class _Whole:
             self.server_timing.setdefault(name, []).append(float(value) / 1000)
 
 
-def _alternate(whole: _Whole, parts: _Parts, n: int) -> None:
-    """Blocks of requests alternating with the same rows' parts, so that drift in the machine's speed
-    (a shared VM) weighs on both sides of the ratio alike. Not row by row: the two processes' ONNX
-    Runtime thread pools would then fight over the 2 cores."""
+class _Worker:
+    def __init__(self, args: argparse.Namespace) -> None:
+        command = [sys.executable, "-m", "bench.predict", "--worker", "--requests", str(args.requests)]
+        command += ["--embedder", args.embedder]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(self, message: dict[str, Any] | None = None) -> Any:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        if message is not None:
+            self.process.stdin.write(json.dumps(message) + "\n")
+            self.process.stdin.flush()
+        while line := self.process.stdout.readline():
+            if line.startswith(_MARK):
+                return json.loads(line[len(_MARK) :])
+        raise RuntimeError("the parts worker ended")
+
+
+def _cpu(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _alternate(whole: _Whole, worker: _Worker, n: int, watched: Callable[[], list[psutil.Process]]) -> float:
+    """Blocks of requests alternating with the same rows' parts. Returns the CPU seconds the
+    watched processes (gunicorn, PostgreSQL) spent during the request blocks."""
     for i in range(20):
         whole.post(i)
-        parts.in_request_order(i)
+    worker.ask({"do": "block", "start": 0, "stop": 20})
+    worker.ask({"do": "clear"})
     whole.times.clear()
     whole.server_timing.clear()
-    for samples in parts.in_order.values():
-        samples.clear()
+    cpu = 0.0
     for block in range(0, n, BLOCK):
-        for i in range(block, min(n, block + BLOCK)):
+        stop = min(n, block + BLOCK)
+        before = _cpu(watched())
+        for i in range(block, stop):
             whole.post(i)
-        for i in range(block, min(n, block + BLOCK)):
-            parts.in_request_order(i)
+        cpu += _cpu(watched()) - before
+        worker.ask({"do": "block", "start": block, "stop": stop})
+    return cpu
 
 
-def _report(parts: _Parts, whole: _Whole, isolated: dict[str, list[float]], ready_after: float) -> None:
-    from django.conf import settings
+def _external(port: int, key: str, model: str, feats: list[dict[str, Any]], seconds: float) -> float:
+    """p50 (ms) of a separate plain client process (bench.client) on the same server."""
+    body = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-predict-{os.getpid()}.json"
+    body.write_text(json.dumps({"model": model, "features": feats[0]}))
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.client", "--port", str(port), "--key", key, "--body", str(body),
+             "--seconds", str(seconds)],
+            cwd=ROOT, capture_output=True, text=True, check=True, timeout=seconds + 60,
+        )  # fmt: skip
+    finally:
+        body.unlink(missing_ok=True)
+    return float(json.loads(out.stdout)["p50_ms"])
 
+
+def _report(parts: dict[str, Any], whole: _Whole, cpu: float, external: float, args: argparse.Namespace) -> None:
     n = len(whole.times)
-    print(f"embedding backend {settings.EMBEDDING_BACKEND}, threads {settings.EMBEDDING_THREADS}; {n} requests each")
+    print(f"model bench-{args.embedder}; {n} requests each")
     total = 0.0
     print("  parts in request order (score, embed, insert per row), alternating with the requests:")
-    for name, samples in parts.in_order.items():
+    for name, samples in parts["in_order"].items():
         p50, p99 = _percentiles(samples)
         total += p50
         print(f"    {name:18s} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
-    print(f"    sum of p50s        {total:7.2f} ms   (goal <= 15 ms)")
+    print(f"    sum of p50s        {total:7.2f} ms")
     p50, p99 = _percentiles(whole.times)
-    print(f"  whole POST /api/predict/ through gunicorn (1 worker, 1 client, ready in {ready_after:.1f} s):")
+    print("  whole POST /api/predict/ through gunicorn (1 worker, 1 keep-alive client, another process):")
     print(f"                         p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
     print(f"  ratio whole / sum of parts {p50 / total:.2f} (goal <= 1.3)")
+    print(f"  check: a separate plain client (bench.client), same server: p50 {external:.2f} ms, "
+          f"this client / that one {p50 / external:.2f}")  # fmt: skip
+    print(f"  CPU per request, gunicorn worker + PostgreSQL: {cpu / n * 1000:.2f} ms")
     print("  inside the worker (its Server-Timing header), p50:")
     worker = {name: _percentiles(whole.server_timing[name])[0] for name in ("app", "score", "embed", "insert")}
     labels = {"app": "all of Django", "score": "score + drivers", "embed": "embed", "insert": "insert"}
@@ -178,10 +301,9 @@ def _report(parts: _Parts, whole: _Whole, isolated: dict[str, list[float]], read
         print(f"    {label:18s} {worker[name]:7.2f} ms")
     work = worker["score"] + worker["embed"] + worker["insert"]
     print(f"    whole minus these parts: {p50 - work:.2f} ms (HTTP, gunicorn, middleware, DRF, auth, throttle)")
-    print(f"    whole / these parts {p50 / work:.2f} (the same requests' own parts: no cross-process noise)")
     print("  parts each in a loop of its own, after the run (warm caches):")
     isolated_total = 0.0
-    for name, samples in isolated.items():
+    for name, samples in parts["isolated"].items():
         part50, part99 = _percentiles(samples)
         isolated_total += part50
         print(f"    {name:18s} p50 {part50:7.2f} ms   p99 {part99:7.2f} ms")
@@ -192,30 +314,33 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--threads", type=int, default=None, help="EMBEDDING_THREADS (default: the setting)")
+    parser.add_argument("--embedder", choices=("tabular", "text"), default="tabular")
+    parser.add_argument("--check-seconds", type=float, default=10)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.threads:
-        os.environ["EMBEDDING_THREADS"] = str(args.threads)
-    from bench.gunicorn import _ready, setup_django, start_gunicorn
+    if args.worker:
+        _worker(args)
+        return
+    from bench.gunicorn import _ready, start_gunicorn
 
-    setup_django(production=True)
-    from records.models import Record
-
-    bench_id = f"bench-{uuid.uuid4().hex[:8]}"
-    parts = _Parts(args.requests, bench_id)
+    worker = _Worker(args)
+    hello = worker.ask()
     env = dict(os.environ, GUNICORN_WORKERS="1", GUNICORN_BIND=f"127.0.0.1:{args.port}")
     env["API_THROTTLE_RATE"] = "100000/min"
-    server = start_gunicorn(env)
+    server = start_gunicorn(env, production=hello["production"])
+    postgres = psutil.Process(hello["pg_pid"])
+    master = psutil.Process(server.pid)
     try:
-        ready_after = _ready(args.port, time.perf_counter())
-        whole = _Whole(args.port, parts.key, parts.feats)
-        _alternate(whole, parts, args.requests)
+        _ready(args.port, time.perf_counter())
+        whole = _Whole(args.port, hello["key"], hello["model"], hello["feats"])
+        cpu = _alternate(whole, worker, args.requests, lambda: [*master.children(), *postgres.children()])
+        external = _external(args.port, hello["key"], hello["model"], hello["feats"], args.check_seconds)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    isolated = parts.isolated(args.requests)
-    Record.objects.filter(api_key__name=bench_id).delete()
-    _report(parts, whole, isolated, ready_after)
+    parts = worker.ask({"do": "finish"})
+    worker.process.wait(timeout=60)
+    _report(parts, whole, cpu, external, args)
 
 
 if __name__ == "__main__":

@@ -55,17 +55,16 @@ def embedder_reset_after_fork() -> None:
 def embed_rows(*, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> np.ndarray:
     """One encode call for all rows of one model version, with the version's embedder:
     (N, 384) float32, unit length."""
+    started = time.perf_counter()
     if model.embedder == "tabular":
         from predictions.ml.features import encode
 
-        with EMBEDDING_SECONDS.labels("tabular").time():
-            return model.tabular_embedder().encode_rows(encode(model.schema, rows))
-    from predictions.ml.embedding import render_text
+        vectors = model.tabular_embedder().encode_rows(encode(model.schema, rows))
+    else:
+        from predictions.ml.embedding import render_text
 
-    texts = [render_text(model.schema, row) for row in rows]
-    started = time.perf_counter()
-    vectors = embedder_get().encode(texts)
+        vectors = embedder_get().encode([render_text(model.schema, row) for row in rows])
     elapsed = time.perf_counter() - started
     record_timing("embed", elapsed * 1000)
-    EMBEDDING_SECONDS.labels("text").observe(elapsed)
+    EMBEDDING_SECONDS.labels(model.embedder).observe(elapsed)
     return vectors

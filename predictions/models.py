@@ -32,7 +32,7 @@ class ModelVersion(models.Model):
     # A name in the algorithm table (predictions.ml.algorithms), checked by training: no choices
     # here, so adding an algorithm needs no migration.
     algorithm = models.CharField(max_length=32, default="logistic")
-    embedder = models.CharField(max_length=16, choices=Embedder.choices, default=Embedder.TEXT)
+    embedder = models.CharField(max_length=16, choices=Embedder.choices, default=Embedder.TABULAR)
     feature_schema = models.JSONField(default=list)
     target = models.CharField(max_length=128, blank=True)
     positive_class = models.CharField(max_length=128, blank=True)

@@ -55,7 +55,7 @@ def model_version_register(
     *,
     trained: TrainedModel,
     name: str,
-    embedder: str = ModelVersion.Embedder.TEXT,
+    embedder: str = ModelVersion.Embedder.TABULAR,
     label_bands: list[dict[str, Any]] | None = None,
     notes: str = "",
     created_by: Principal | None = None,
@@ -108,7 +108,7 @@ def model_version_train(
     algorithm: str = "logistic",
     exclude: list[str] | None = None,
     descriptions: dict[str, str] | None = None,
-    embedder: str = ModelVersion.Embedder.TEXT,
+    embedder: str = ModelVersion.Embedder.TABULAR,
     promote: bool = False,
     created_by: Principal | None = None,
 ) -> ModelVersion:

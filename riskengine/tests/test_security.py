@@ -62,7 +62,7 @@ def test_metrics_count_predictions_and_embedding_time(client, jwt_client, german
     )
     metrics = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}").content.decode()
     assert 'riskengine_predictions_total{label="' in metrics and 'model_id="credit@1"' in metrics
-    assert 'riskengine_embedding_seconds_count{embedder="text"}' in metrics
+    assert 'riskengine_embedding_seconds_count{embedder="tabular"}' in metrics  # the default embedder
     assert "django_http_requests_latency_seconds_by_view_method" in metrics
 
 

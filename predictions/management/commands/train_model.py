@@ -28,8 +28,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--embedder",
             choices=[choice.value for choice in ModelVersion.Embedder],
-            default=ModelVersion.Embedder.TEXT.value,
-            help="how records of this model are embedded for similarity search",
+            default=ModelVersion.Embedder.TABULAR.value,
+            help="how records are embedded for similar-case search (tabular: fast, the default; text: MiniLM)",
         )
         parser.add_argument("--promote", action="store_true", help="make the new version production")
 
