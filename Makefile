@@ -17,13 +17,14 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: help run serve css test install install-dev lint typecheck deploy-check pytest stop backup restore clean
+.PHONY: help run serve css test install install-dev lint typecheck deploy-check pytest stop backup restore clean bench-peers
 
 help:
 	@echo "make run   - set up .venv and the embedded PostgreSQL, migrate, seed, serve on 127.0.0.1:$(PORT)"
 	@echo "make test  - set up everything, then ruff, the import layers, mypy, deployment-file checks and pytest"
 	@echo "make stop  - stop the embedded PostgreSQL"
 	@echo "make backup, make restore FILE=... - pg_dump the database, restore a dump into an empty one"
+	@echo "make bench-peers - riskengine against MLServer and mlflow serve, side by side (not part of make test)"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -111,6 +112,18 @@ backup: install
 restore: install
 	@[ -n "$(FILE)" ] || { echo "usage: make restore FILE=.data/backups/riskengine-....dump" >&2; exit 2; }
 	$(PY) -m core.backup restore "$(FILE)"
+
+# The peer servers get a virtualenv of their own: their pins would clash with the app's.
+PEERS_VENV := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+$(PEERS_STAMP): requirements-peers.txt
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r requirements-peers.txt
+	touch $@
+
+bench-peers: install-dev $(PEERS_STAMP)
+	PYTHONPATH=$(CURDIR) $(PEERS_VENV)/bin/python -m bench.peers prepare
+	$(PY) -m bench.peers run
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -52,7 +52,12 @@ def test_the_length_check_finds_a_long_function(tmp_path: Path) -> None:
 def test_no_module_unpickles() -> None:
     """Model artifacts are skops with an allowlist; pickle and joblib run code from the file."""
     pattern = re.compile(r"^\s*(import|from)\s+(pickle|joblib|cloudpickle|dill)\b", re.MULTILINE)
-    assert [str(p.relative_to(ROOT)) for p in _project_modules() if pattern.search(p.read_text())] == []
+    # The one exception: the peer benchmark writes MLServer's own model format, in .venv-peers, and
+    # never reads it back (MLServer does, in its own process).
+    peers = {"bench/peers.py"}
+    found = [str(p.relative_to(ROOT)) for p in _project_modules() if pattern.search(p.read_text())]
+    assert [name for name in found if name not in peers] == []
+    assert "joblib.load" not in (ROOT / "bench" / "peers.py").read_text()
 
 
 def test_every_type_ignore_says_why() -> None:
