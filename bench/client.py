@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 # (method, path, body, headers) of the i-th request of a client
 Request = tuple[str, str, str | None, dict[str, str]]
@@ -98,6 +99,20 @@ def keep_alive_load(
     for thread in threads:
         thread.start()
     return tally, threads, started
+
+
+def cpu_seconds(processes: list[Any]) -> float:
+    """User + system CPU seconds of the (psutil) processes so far; one that ended counts 0."""
+    import psutil
+
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def percentile(samples: list[float], q: float) -> float:

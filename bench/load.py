@@ -27,20 +27,9 @@ from typing import Any
 
 import psutil
 
-from bench.client import Request, Tally, keep_alive_load, percentile
+from bench.client import Request, Tally, cpu_seconds, keep_alive_load, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _cpu_seconds(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def _arguments() -> argparse.Namespace:
@@ -155,7 +144,7 @@ def main() -> None:
     try:
         _ready(args.port, started)
         measured, postgres = _processes(server.pid)
-        cpu_before = _cpu_seconds(measured) + _cpu_seconds(postgres)
+        cpu_before = cpu_seconds(measured) + cpu_seconds(postgres)
         predicts, threads, t0 = keep_alive_load(
             port=args.port, clients=args.clients, seconds=args.seconds, request=predict, expect=201
         )
@@ -172,7 +161,7 @@ def main() -> None:
             thread.join()
         elapsed = time.perf_counter() - t0
         measured, _ = _processes(server.pid)
-        extra["cpu"] = _cpu_seconds(measured) + _cpu_seconds(postgres) - cpu_before
+        extra["cpu"] = cpu_seconds(measured) + cpu_seconds(postgres) - cpu_before
     finally:
         server.terminate()
         server.wait(timeout=60)

@@ -35,6 +35,8 @@ from typing import Any
 
 import psutil
 
+from bench.client import cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = 25
 NAMES = ("score + drivers", "embed (1 row)", "insert (1 record)")
@@ -231,17 +233,6 @@ class _Worker:
         raise RuntimeError("the parts worker ended")
 
 
-def _cpu(processes: list[psutil.Process]) -> float:
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def _alternate(whole: _Whole, worker: _Worker, n: int, watched: Callable[[], list[psutil.Process]]) -> float:
     """Blocks of requests alternating with the same rows' parts. Returns the CPU seconds the
     watched processes (gunicorn, PostgreSQL) spent during the request blocks."""
@@ -254,10 +245,10 @@ def _alternate(whole: _Whole, worker: _Worker, n: int, watched: Callable[[], lis
     cpu = 0.0
     for block in range(0, n, BLOCK):
         stop = min(n, block + BLOCK)
-        before = _cpu(watched())
+        before = cpu_seconds(watched())
         for i in range(block, stop):
             whole.post(i)
-        cpu += _cpu(watched()) - before
+        cpu += cpu_seconds(watched()) - before
         worker.ask({"do": "block", "start": block, "stop": stop})
     return cpu
 
