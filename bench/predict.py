@@ -74,9 +74,9 @@ class _Parts:
         rows = [decode_row(self.model.schema, r) for r in encode_frame(frame, self.model.schema)]
         self.feats = [rows[i % len(rows)] for i in range(n)]
         self.validated = [inference_validate(model=self.model, features=f) for f in self.feats]
-        for i, v in enumerate(self.validated[:20]):  # warm-up
-            self.insert(i, inference_predict(model=self.model, rows=[v]), self.embed(i), api_key=None)
         self.api_key, self.key = api_key_create(name=bench_id)
+        for i, v in enumerate(self.validated[:20]):  # warm-up
+            self.insert(i, inference_predict(model=self.model, rows=[v]), self.embed(i))
         self.in_order: dict[str, list[float]] = {name: [] for name in NAMES}
 
     def score(self, i: int) -> Any:
@@ -89,14 +89,13 @@ class _Parts:
 
         return embed_rows(model=self.model, rows=[self.validated[i]])
 
-    def insert(self, i: int, prediction: Any, vector: Any, api_key: Any = "self") -> Any:
+    def insert(self, i: int, prediction: Any, vector: Any) -> Any:
         from records.services import RecordOrigin, record_create_many, records_build
 
         # As a request stores it: its own row and vector (the HNSW insert of a new vector costs
         # more than re-inserting one already in the graph), its request id, and the client's user
         # and API key (each a foreign key that PostgreSQL checks).
-        key = self.api_key if api_key == "self" else api_key
-        origin = RecordOrigin(request_id=uuid.uuid4().hex, created_by=key.user if key else None, api_key=key)
+        origin = RecordOrigin(request_id=uuid.uuid4().hex, created_by=self.api_key.user, api_key=self.api_key)
         return record_create_many(
             records=records_build(
                 model=self.model, rows=[self.validated[i]], predictions=prediction, embeddings=vector, origin=origin

@@ -70,14 +70,32 @@ def records_build(
     return records
 
 
-# What a new record's INSERT writes (the rest are database defaults or set later).
-_INSERT_COLUMNS = (
-    "id", "timestamp", "model_version_id", "model_id", "features_json", "embedding", "risk_score", "risk_label",
-    "base_log_odds", "drivers", "contributions", "request_id", "created_by_id", "api_key_id", "outcome",
-    "outcome_observed_at", "fingerprint",
-)  # fmt: skip
+# The columns a backfill writes, with their PostgreSQL types for a binary COPY.
+_COPY_COLUMNS = {
+    "id": "uuid", "timestamp": "timestamptz", "model_version_id": "int8", "model_id": "varchar",
+    "features_json": "jsonb", "embedding": "vector", "risk_score": "float8", "risk_label": "varchar",
+    "base_log_odds": "float8", "drivers": "jsonb", "contributions": "float8[]", "request_id": "varchar",
+    "outcome": "bool", "outcome_observed_at": "timestamptz", "fingerprint": "varchar",
+}  # fmt: skip
+
+
+# An API record's INSERT writes those and who asked (the rest are database defaults or set later).
+_INSERT_COLUMNS = (*_COPY_COLUMNS, "created_by_id", "api_key_id")
 _JSON_COLUMNS = {"features_json", "drivers"}
 _vector_ready: weakref.WeakSet[Any] = weakref.WeakSet()  # psycopg connections that know pgvector's type
+
+
+def _vector_connection() -> Any:
+    """The default database's psycopg connection, with pgvector's types registered once per
+    connection (registering looks the types up in the database)."""
+    from pgvector.psycopg import register_vector
+
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw not in _vector_ready:
+        register_vector(raw)
+        _vector_ready.add(raw)
+    return raw
 
 
 def _insert_values(record: Record) -> list[Any]:
@@ -90,15 +108,9 @@ def record_create_many(*, records: Sequence[Record]) -> list[Record]:
 
     Bound on the server, vectors in binary and prepared after a few calls: the ORM's text
     rendering of 384 floats and its per-field SQL cost more than the rest of the insert."""
-    from pgvector.psycopg import register_vector
-
     if not records:
         return []
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw not in _vector_ready:
-        register_vector(raw)
-        _vector_ready.add(raw)
+    raw = _vector_connection()
     placeholders = ", ".join(["%s"] * len(_INSERT_COLUMNS))
     row = f"({placeholders}, CASE WHEN %s::boolean IS NOT NULL THEN clock_timestamp() END)"
     params = [value for record in records for value in (*_insert_values(record), record.outcome)]
@@ -114,39 +126,25 @@ def record_create_many(*, records: Sequence[Record]) -> list[Record]:
     return list(records)
 
 
-# The columns a backfill writes, with their PostgreSQL types for a binary COPY.
-_COPY_COLUMNS = {
-    "id": "uuid", "timestamp": "timestamptz", "model_version_id": "int8", "model_id": "varchar",
-    "features_json": "jsonb", "embedding": "vector", "risk_score": "float8", "risk_label": "varchar",
-    "base_log_odds": "float8", "drivers": "jsonb", "contributions": "float8[]", "request_id": "varchar",
-    "outcome": "bool", "outcome_observed_at": "timestamptz", "fingerprint": "varchar",
-}  # fmt: skip
-
-
 def record_insert_new(*, records: Sequence[Record]) -> int:
     """Insert the fingerprinted records not stored yet (COPY into a staging table, then
     ``INSERT ... ON CONFLICT DO NOTHING``), in one transaction. Returns how many were inserted."""
-    from pgvector.psycopg import register_vector  # psycopg's own adapter, for the binary COPY
-
     columns = ", ".join(_COPY_COLUMNS)
-    with transaction.atomic(), connection.cursor() as django_cursor:
-        raw = django_cursor.connection
-        register_vector(raw)
-        with raw.cursor() as cursor:
-            cursor.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS backfill_staging (LIKE records_record INCLUDING DEFAULTS) "
-                "ON COMMIT DELETE ROWS"
-            )
-            with cursor.copy(f"COPY backfill_staging ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(list(_COPY_COLUMNS.values()))
-                for record in records:
-                    copy.write_row([getattr(record, column) for column in _COPY_COLUMNS])
-            cursor.execute(  # the columns are constants, not input
-                f"INSERT INTO records_record ({columns}, outcome_changed_at) "  # noqa: S608
-                f"SELECT {columns}, CASE WHEN outcome IS NOT NULL THEN clock_timestamp() END FROM backfill_staging "
-                "ON CONFLICT (model_version_id, fingerprint) WHERE fingerprint IS NOT NULL DO NOTHING"
-            )
-            return int(cursor.rowcount)
+    with transaction.atomic(), _vector_connection().cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS backfill_staging (LIKE records_record INCLUDING DEFAULTS) "
+            "ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY backfill_staging ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(list(_COPY_COLUMNS.values()))
+            for record in records:
+                copy.write_row([getattr(record, column) for column in _COPY_COLUMNS])
+        cursor.execute(  # the columns are constants, not input
+            f"INSERT INTO records_record ({columns}, outcome_changed_at) "  # noqa: S608
+            f"SELECT {columns}, CASE WHEN outcome IS NOT NULL THEN clock_timestamp() END FROM backfill_staging "
+            "ON CONFLICT (model_version_id, fingerprint) WHERE fingerprint IS NOT NULL DO NOTHING"
+        )
+        return int(cursor.rowcount)
 
 
 def record_set_outcome(
