@@ -13,3 +13,8 @@ EMBEDDING_SECONDS = Histogram(
     ["embedder"],
     buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0, 5.0),
 )
+CHALLENGER_FAILURES = Counter(
+    "riskengine_challenger_failures_total",
+    "Rows a challenger (shadow or canary) did not score (unreadable features, or an error), by version",
+    ["model_id", "reason"],
+)

@@ -128,6 +128,7 @@ class AlertRule(models.Model):
         LABEL_PSI = "label_psi", "label-mix PSI"
         AUC = "auc", "realised ROC AUC"
         ECE = "ece", "expected calibration error"
+        RELEASE = "release", "canary health (automatic rollback)"
 
     model_name = models.CharField(max_length=100)
     metric = models.CharField(max_length=16, choices=Metric.choices)

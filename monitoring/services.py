@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import ApplicationError
@@ -50,7 +51,7 @@ from monitoring.models import (
 )
 from monitoring.selectors import LOWER_IS_WORSE, alert_metric
 from monitoring.webhooks import webhook_post
-from predictions.models import ModelVersion
+from predictions.models import ModelVersion, Release
 from predictions.selectors import loaded_model_get
 from predictions.services import DEMO_MODEL_NAME
 from records.models import Record
@@ -448,12 +449,58 @@ def alerts_evaluate(*, today: date | None = None, now: datetime | None = None) -
     summary = EvaluationSummary()
     reports: dict[tuple[Any, ...], Any] = {}  # the rules of a model share their windows' reports
     with transaction.atomic():
-        production = ModelVersion.objects.filter(status=ModelVersion.Status.PRODUCTION).exclude(reference_profile={})
-        for version in production.defer("artifact").order_by("name"):
+        # the production versions, and the challengers serving a canary (their drift can roll them back)
+        canaries = Release.objects.filter(mode=Release.Mode.CANARY).values("challenger_id")
+        judged = ModelVersion.objects.filter(Q(status=ModelVersion.Status.PRODUCTION) | Q(pk__in=canaries))
+        for version in judged.exclude(reference_profile={}).defer("artifact").order_by("name", "version"):
             for rule in alert_rules_ensure(model_version=version):
-                if rule.enabled:
+                if rule.enabled and rule.metric != AlertRule.Metric.RELEASE:  # raised by the release guard
                     _apply(rule, version, today, now, summary, reports)
     return summary
+
+
+def alert_raise(
+    *,
+    model_version: ModelVersion,
+    metric: str,
+    value: float,
+    threshold: float,
+    message: str,
+    now: datetime | None = None,
+) -> Alert:
+    """Open (or update) a critical alert raised by another part of the service (the release guard),
+    with its webhook deliveries queued like any other alert's."""
+    now = now or timezone.now()
+    rule, _ = AlertRule.objects.get_or_create(
+        model_name=model_version.name,
+        metric=metric,
+        defaults={
+            "warning": threshold,
+            "critical": threshold,
+            "min_records": 0,
+            "window_days": 1,
+            "cooldown_minutes": 0,
+        },
+    )
+    day = now.astimezone(UTC).date()
+    fields = {"value": value, "threshold": threshold, "message": message[:300], "window_start": day}
+    with transaction.atomic():
+        current = Alert.objects.filter(rule=rule, model_version=model_version).exclude(status=Alert.Status.RESOLVED)
+        alert = current.select_for_update().first()
+        if alert is not None:
+            Alert.objects.filter(pk=alert.pk).update(**fields)
+            alert.refresh_from_db()
+            return alert
+        alert = Alert.objects.create(
+            rule=rule,
+            model_version=model_version,
+            severity=Alert.Severity.CRITICAL,
+            window_end=day + timedelta(days=1),
+            **fields,
+        )
+        AlertRule.objects.filter(pk=rule.pk).update(last_fired_at=now)
+        _enqueue_deliveries(alert, "alert.opened", now)
+    return alert
 
 
 def alert_acknowledge(*, alert: Alert, user: Any) -> Alert:

@@ -1,10 +1,8 @@
-from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib import admin
 from django.http import HttpRequest
 
 from core.admin import ReadOnlyAdmin
 from predictions.models import ModelVersion, PromotionEvent
-from predictions.services import RegistryError, model_version_promote, model_version_rollback
 
 
 @admin.register(ModelVersion)
@@ -13,7 +11,9 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
     list_filter = ["status", "algorithm", "name"]
     readonly_fields = [f.name for f in ModelVersion._meta.get_fields() if f.concrete and f.name not in {"notes"}]
     exclude = ["artifact"]
-    actions = ["promote", "rollback"]
+    # Promotion and rollback are release steps, with gates and a reason: the release page
+    # (/models/<name>/), its API and the model_* commands, not admin actions.
+    actions = None
 
     @admin.display(description="ROC AUC")
     def roc_auc(self, obj: ModelVersion) -> str:
@@ -22,29 +22,6 @@ class ModelVersionAdmin(admin.ModelAdmin[ModelVersion]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # versions are created by training (manage.py train_model)
-
-    def has_release_permission(self, request: HttpRequest) -> bool:
-        """Promotion and rollback are for superusers, as on the web page (change_modelversion is not enough)."""
-        return bool(request.user.is_active and request.user.is_superuser)
-
-    @admin.action(description="Promote the selected version to production", permissions=["release"])
-    def promote(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
-        if queryset.count() != 1:
-            self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
-            return
-        version = model_version_promote(model_version=queryset.get(), user=request.user)
-        self.message_user(request, f"Promoted {version.model_id} to production.", messages.SUCCESS)
-
-    @admin.action(description="Roll back the selected model names to their previous production version",
-                  permissions=["release"])  # fmt: skip
-    def rollback(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
-        for name in sorted(set(queryset.values_list("name", flat=True))):
-            try:
-                version = model_version_rollback(name=name, user=request.user)
-            except RegistryError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-            else:
-                self.message_user(request, f"Rolled back to {version.model_id}.", messages.SUCCESS)
 
 
 @admin.register(PromotionEvent)

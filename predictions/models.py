@@ -40,6 +40,9 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     # What monitoring compares live records with (predictions.ml.reference); {} until computed.
     reference_profile = models.JSONField(default=dict, blank=True)
+    # The training holdout as rows and outcomes ({"rows": [...], "outcomes": [...]}), for the
+    # release gates; {} on versions registered before it was kept.
+    holdout = models.JSONField(default=dict, blank=True, editable=False)
     training_sha256 = models.CharField(max_length=64, blank=True)
     training_rows = models.PositiveIntegerField(default=0)
     artifact = models.BinaryField(editable=False)
@@ -96,3 +99,118 @@ class PromotionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.model_version}"
+
+
+def default_ramp() -> list[float]:
+    return [5.0, 25.0, 50.0, 100.0]
+
+
+class Release(models.Model):
+    """A model name's release state beside its champion (the production version): at most one
+    challenger, scoring in ``shadow`` (never served) or serving a ``canary`` share of applicants."""
+
+    class Mode(models.TextChoices):
+        NONE = "none"
+        SHADOW = "shadow"
+        CANARY = "canary"
+
+    name = models.SlugField(max_length=64, unique=True)
+    challenger = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.NONE)
+    percent = models.FloatField(default=0.0)  # the canary's share of applicants, 0-100
+    ramp = models.JSONField(default=default_ramp)
+    step_started_at = models.DateTimeField(null=True, blank=True)
+    # Overrides of releases.gates.DEFAULT_GATES for this name (ramp timings included).
+    gates = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(mode="none", challenger__isnull=True) | (~Q(mode="none") & Q(challenger__isnull=False)),
+                name="release_challenger_iff_mode",
+            ),
+            models.CheckConstraint(condition=Q(percent__gte=0, percent__lte=100), name="release_percent_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.mode}"
+
+
+class Validation(models.Model):
+    """One run of the release gates for a candidate against the champion of its name."""
+
+    class Scope(models.TextChoices):
+        CANDIDATE = "candidate"  # before release: holdout, labelled history, replayed stability
+        CANARY = "canary"  # on the canary's own traffic, before a ramp step
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="validations")
+    champion = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    scope = models.CharField(max_length=12, choices=Scope.choices, default=Scope.CANDIDATE)
+    passed = models.BooleanField()
+    gates = models.JSONField(default=list)  # [{gate, set, value, threshold, passed, detail}]
+    config = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} {'passed' if self.passed else 'failed'}"
+
+
+class ReleaseEvent(models.Model):
+    """The release timeline: every transition of a name, who made it, why, and the evidence."""
+
+    class Action(models.TextChoices):
+        VALIDATE = "validate"
+        SHADOW = "shadow"
+        CANARY = "canary"
+        RAMP = "ramp"
+        PROMOTE = "promote"
+        ROLLBACK = "rollback"
+        ABORT = "abort"
+        AUTO_ROLLBACK = "auto_rollback"
+
+    name = models.SlugField(max_length=64)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    champion = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    mode = models.CharField(max_length=8, blank=True)
+    percent = models.FloatField(default=0.0)
+    reason = models.TextField(blank=True)
+    validation = models.ForeignKey(Validation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    evidence = models.JSONField(default=dict, blank=True)
+    forced = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["name", "-created_at"], name="releaseevent_name_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.action}"
+
+
+class ChallengerFailure(models.Model):
+    """Rows a challenger (shadow or canary) failed to score; a canary's rows then went to the
+    champion. The canary's error rate, which can roll it back, counts these."""
+
+    name = models.SlugField(max_length=64)
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    mode = models.CharField(max_length=8)
+    rows = models.PositiveIntegerField(default=1)
+    error = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["model_version", "created_at"], name="challengerfailure_version_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id} {self.mode}: {self.error[:40]}"

@@ -8,6 +8,7 @@ worker within that time, with no restart and no cross-process signalling.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from core.errors import ApplicationError
-from predictions.models import ModelVersion
+from predictions.models import ModelVersion, Release
 
 if TYPE_CHECKING:  # the ML stack is imported on first load, not at start-up
     from predictions.ml.embedding import TabularEmbedder
@@ -54,13 +55,58 @@ class LoadedModel:
         return self._tabular
 
 
+def canary_bucket(*, name: str, version: int, key: str) -> float:
+    """An applicant's place in [0, 100) for a challenger: a stable hash, so one applicant always
+    meets the same version while the settings stay, and raising the share only adds applicants."""
+    digest = hashlib.blake2b(f"{name}@{version}\x00{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") * 100.0 / 2**64
+
+
+@dataclass(frozen=True)
+class LoadedRoute:
+    """Where a request for a model goes: its champion, and a challenger in shadow or canary mode;
+    ``pinned`` when the client named a version (model_id), which nothing reroutes."""
+
+    champion: LoadedModel
+    challenger: LoadedModel | None = None
+    mode: str = Release.Mode.NONE
+    percent: float = 0.0
+    pinned: bool = False
+
+    @property
+    def shadow(self) -> LoadedModel | None:
+        return self.challenger if self.mode == Release.Mode.SHADOW else None
+
+    @property
+    def canary(self) -> LoadedModel | None:
+        return self.challenger if self.mode == Release.Mode.CANARY and self.percent > 0 else None
+
+    def serve(self, key: str) -> tuple[LoadedModel, str]:
+        """The version that serves the applicant ``key``, and why."""
+        if self.pinned:
+            return self.champion, "pinned"
+        canary = self.canary
+        if canary is not None and canary_bucket(name=canary.name, version=canary.version, key=key) < self.percent:
+            return canary, "canary"
+        return self.champion, "champion"
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    at: float
+    champion: int
+    challenger: int | None
+    mode: str
+    percent: float
+
+
 _lock = threading.Lock()
 _loaded: dict[int, LoadedModel] = {}
-_production: dict[str, tuple[float, int]] = {}  # name -> (resolved at, pk)
+_routes: dict[str, _Resolved] = {}  # name -> the release state, as last read
 
 
 def model_version_list(*, name: str | None = None) -> QuerySet[ModelVersion]:
-    queryset = ModelVersion.objects.defer("artifact", "reference_profile").order_by("name", "-version")
+    queryset = ModelVersion.objects.defer("artifact", "reference_profile", "holdout").order_by("name", "-version")
     if name is not None:
         queryset = queryset.filter(name=name)
     return queryset
@@ -125,24 +171,39 @@ def _load(pk: int) -> LoadedModel:
 
 def loaded_model_get(*, name: str | None = None, model_id: str | None = None) -> LoadedModel:
     """The production version of ``name``, or exactly ``model_id``; loaded, verified and compiled."""
+    return loaded_route_get(name=name, model_id=model_id).champion
+
+
+def _resolve(name: str) -> _Resolved:
+    pk = model_version_get_production(name=name).pk
+    release = Release.objects.filter(name=name).values("challenger_id", "mode", "percent").first()
+    if release is None or release["challenger_id"] is None:
+        return _Resolved(time.monotonic(), pk, None, Release.Mode.NONE, 0.0)
+    return _Resolved(time.monotonic(), pk, release["challenger_id"], release["mode"], float(release["percent"]))
+
+
+def loaded_route_get(*, name: str | None = None, model_id: str | None = None) -> LoadedRoute:
+    """How requests for ``name`` are served now (read at most every MODEL_REFRESH_SECONDS, so a
+    promotion or a release change reaches every worker in that time, with no restart), or the
+    pinned version ``model_id``."""
     if model_id:
-        return _load(model_version_get(model_id=model_id).pk)
+        return LoadedRoute(champion=_load(model_version_get(model_id=model_id).pk), pinned=True)
     if not name:
         raise ModelNotFound("name a model or a model_id")
-    now = time.monotonic()
     refresh = float(getattr(settings, "MODEL_REFRESH_SECONDS", 2.0))
     with _lock:
-        resolved = _production.get(name)
-    if resolved is None or now - resolved[0] > refresh:
-        pk = model_version_get_production(name=name).pk
+        resolved = _routes.get(name)
+    if resolved is None or time.monotonic() - resolved.at > refresh:
+        resolved = _resolve(name)
         with _lock:
-            _production[name] = (now, pk)
-    else:
-        pk = resolved[1]
-    return _load(pk)
+            _routes[name] = resolved
+    challenger = _load(resolved.challenger) if resolved.challenger is not None else None
+    return LoadedRoute(
+        champion=_load(resolved.champion), challenger=challenger, mode=resolved.mode, percent=resolved.percent
+    )
 
 
 def loaded_model_cache_clear() -> None:
     with _lock:
         _loaded.clear()
-        _production.clear()
+        _routes.clear()

@@ -96,10 +96,24 @@ class ModelChoiceSerializer(StrictSerializer):
 
 class PredictRequestSerializer(ModelChoiceSerializer):
     features = serializers.DictField(help_text="Feature name -> value, as in the model's feature_schema")
+    subject_id = serializers.CharField(
+        required=False,
+        allow_blank=False,
+        max_length=128,
+        help_text="The applicant's stable key: a canary sends the same applicant to the same version. "
+        "Without it, the canonical features are the key.",
+    )
 
 
 class BatchItemSerializer(StrictSerializer):
     features = serializers.DictField()
+    subject_id = serializers.CharField(
+        required=False,
+        allow_blank=False,
+        max_length=128,
+        help_text="The applicant's stable key: a canary sends the same applicant to the same version. "
+        "Without it, the canonical features are the key.",
+    )
 
 
 class BatchRequestSerializer(ModelChoiceSerializer):
@@ -128,12 +142,16 @@ class PredictionSerializer(serializers.Serializer[dict[str, Any]]):
     risk_label = serializers.CharField()
     base_log_odds = serializers.FloatField()
     drivers = DriverSerializer(many=True, help_text="Sorted by |contribution|; base + sum = model log-odds")
+    served_by = serializers.ChoiceField(
+        choices=["champion", "canary", "pinned"],
+        help_text="Why this version served: the name's champion, its canary challenger, or the model_id asked for",
+    )
     created_at = serializers.DateTimeField()
     request_id = serializers.CharField()
 
 
 class BatchPredictionSerializer(serializers.Serializer[dict[str, Any]]):
-    model_id = serializers.CharField()
+    model_id = serializers.CharField(help_text="The champion (or pinned version); each result names its own")
     request_id = serializers.CharField()
     results = PredictionSerializer(many=True)
 

@@ -45,6 +45,12 @@ def _trained_profile(trained: TrainedModel, bands: list[dict[str, Any]]) -> dict
     )
 
 
+def _holdout(trained: TrainedModel) -> dict[str, Any]:
+    if trained.holdout_rows is None or trained.holdout_outcomes is None:
+        return {}
+    return {"rows": trained.holdout_rows, "outcomes": trained.holdout_outcomes}
+
+
 def _sha256(path: Path) -> str:
     from predictions.ml.training import file_sha256
 
@@ -92,6 +98,7 @@ def model_version_register(
             reference_profile=profile,
             training_sha256=trained.training_sha256,
             training_rows=trained.training_rows,
+            holdout=_holdout(trained),
             artifact=artifact,
             artifact_sha256=sha256_hex(artifact),
             created_by=user_or_none(created_by),

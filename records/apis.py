@@ -245,7 +245,8 @@ class RecordViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["post"], url_path="nearest")
     def nearest_search(self, request: Request) -> Response:
         """Records similar to a feature dict (embedded on the fly, not stored) or to a 384-d vector."""
-        data, model = model_request(NearestQuerySerializer, request)
+        data, route = model_request(NearestQuerySerializer, request)
+        model = route.champion
         if "features" in data:
             row = inference_validate(model=model, features=data["features"])
             vector = embed_rows(model=model, rows=[row])[0]
@@ -294,6 +295,7 @@ def _prediction_body(record: Record, request_id: str) -> dict[str, Any]:
         "risk_label": record.risk_label,
         "base_log_odds": record.base_log_odds,
         "drivers": record.drivers,
+        "served_by": record.served_by,
         "created_at": iso_z(record.timestamp),
         "request_id": request_id,
     }
@@ -360,6 +362,7 @@ class PredictViewSet(viewsets.ViewSet):
                         {"feature": "status_of_existing_checking_account", "value": "... < 0 DM", "contribution": 0.61},
                         {"feature": "credit_history", "value": "critical account/ ...", "contribution": -0.78},
                     ],
+                    "served_by": "champion",
                     "created_at": "2026-11-27T10:00:00.000000Z",
                     "request_id": "3f1c2a9b8d7e4f60a1b2c3d4e5f60718",
                 },
@@ -373,7 +376,9 @@ class PredictViewSet(viewsets.ViewSet):
         request_id = request_id_var.get()
 
         def compute() -> tuple[int, dict[str, Any]]:
-            record = prediction_create_one(model=model, features=data["features"], **_client(request))
+            record = prediction_create_one(
+                model=model, features=data["features"], subject_id=data.get("subject_id"), **_client(request)
+            )
             return 201, _prediction_body(record, request_id)
 
         return self._run(request, "predict", compute)
@@ -417,21 +422,22 @@ class PredictViewSet(viewsets.ViewSet):
 
         def compute() -> tuple[int, dict[str, Any]]:
             items = [item["features"] for item in data["items"]]
-            records = prediction_create(model=model, items=items, **_client(request))
+            subjects = [item.get("subject_id") for item in data["items"]]
+            records = prediction_create(model=model, items=items, subjects=subjects, **_client(request))
             results = [_prediction_body(record, request_id) for record in records]
-            return 201, {"model_id": model.model_id, "request_id": request_id, "results": results}
+            return 201, {"model_id": model.champion.model_id, "request_id": request_id, "results": results}
 
         return self._run(request, "predict_batch", compute)
 
 
 def model_request(
     serializer_class: type[ModelChoiceSerializer], request: Request
-) -> tuple[dict[str, Any], selectors.LoadedModel]:
-    """The validated body and the loaded model it names (ModelNotFound, a 404, for an unknown one)."""
+) -> tuple[dict[str, Any], selectors.LoadedRoute]:
+    """The validated body and the route of the model it names (ModelNotFound, a 404, for an unknown one)."""
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
-    return data, selectors.loaded_model_get(name=data.get("model"), model_id=data.get("model_id"))
+    return data, selectors.loaded_route_get(name=data.get("model"), model_id=data.get("model_id"))
 
 
 def _client(request: Request) -> dict[str, Any]:

@@ -305,6 +305,7 @@ def _store(model: LoadedModel, rows: list[_Row], request_id: str, summary: Backf
             timestamps=[r.when for r in fresh],
             outcomes=[r.outcome for r in fresh],
             fingerprints=[r.key for r in fresh],
+            served_by="backfill",
         ),
     )
     inserted = record_insert_new(records=records)

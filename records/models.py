@@ -37,6 +37,10 @@ class Record(models.Model):
     # (monitoring) read a plain array instead of parsing the JSON. NULL on records stored before it.
     contributions = ArrayField(models.FloatField(), null=True, blank=True, editable=False)
     request_id = models.CharField(max_length=128, blank=True, db_index=True)
+    # Which side of a release served it: the champion, the canary (its challenger), a version the
+    # client pinned by model_id, or a backfilled file; and the applicant key a canary split hashed.
+    served_by = models.CharField(max_length=8, default="champion")
+    subject_id = models.CharField(max_length=128, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -88,6 +92,27 @@ class Record(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} {self.risk_label} {self.risk_score:.3f}"
+
+
+class ShadowResult(models.Model):
+    """What a shadow challenger said about a served record: stored beside it, never returned."""
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="shadows")
+    model_version = models.ForeignKey("predictions.ModelVersion", on_delete=models.PROTECT, related_name="+")
+    risk_score = models.FloatField()
+    risk_label = models.CharField(max_length=32)
+    base_log_odds = models.FloatField(null=True, blank=True)
+    drivers = models.JSONField(default=list, blank=True)
+    contributions = ArrayField(models.FloatField(), null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "record"], name="shadowresult_version_record_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id} shadow {self.risk_score:.3f}"
 
 
 class IdempotencyKey(models.Model):

@@ -17,7 +17,7 @@ from accounts.models import ApiKey
 from core.principal import Principal, user_or_none
 from predictions.ml.scoring import Prediction
 from predictions.selectors import LoadedModel
-from records.models import ClockTimestamp, Record
+from records.models import ClockTimestamp, Record, ShadowResult
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class RecordOrigin:
     timestamps: Sequence[datetime | None] | None = None  # None: now
     outcomes: Sequence[bool | None] | None = None
     fingerprints: Sequence[str | None] | None = None
+    subjects: Sequence[str | None] | None = None
+    served_by: str = "champion"
 
 
 def records_build(
@@ -65,6 +67,8 @@ def records_build(
                 outcome=outcome,
                 outcome_observed_at=when if outcome is not None else None,
                 fingerprint=origin.fingerprints[i] if origin.fingerprints is not None else None,
+                served_by=origin.served_by,
+                subject_id=(origin.subjects[i] if origin.subjects is not None else None) or "",
             )
         )
     return records
@@ -76,6 +80,7 @@ _COPY_COLUMNS = {
     "features_json": "jsonb", "embedding": "vector", "risk_score": "float8", "risk_label": "varchar",
     "base_log_odds": "float8", "drivers": "jsonb", "contributions": "float8[]", "request_id": "varchar",
     "outcome": "bool", "outcome_observed_at": "timestamptz", "fingerprint": "varchar",
+    "served_by": "varchar", "subject_id": "varchar",
 }  # fmt: skip
 
 
@@ -124,6 +129,28 @@ def record_create_many(*, records: Sequence[Record]) -> list[Record]:
         record._state.adding = False
         record._state.db = connection.alias
     return list(records)
+
+
+def shadow_results_build(
+    *, model: LoadedModel, records: Sequence[Record], predictions: Sequence[Prediction]
+) -> list[ShadowResult]:
+    return [
+        ShadowResult(
+            record=record,
+            model_version_id=model.pk,
+            risk_score=prediction.risk_score,
+            risk_label=prediction.risk_label,
+            base_log_odds=prediction.base_log_odds,
+            drivers=prediction.drivers,
+            contributions=prediction.contributions.tolist(),
+            created_at=record.timestamp,
+        )
+        for record, prediction in zip(records, predictions, strict=True)
+    ]
+
+
+def shadow_result_create_many(*, results: Sequence[ShadowResult]) -> None:
+    ShadowResult.objects.bulk_create(results)
 
 
 def record_insert_new(*, records: Sequence[Record]) -> int:

@@ -283,11 +283,12 @@ def predict_page(request: HtmxHttpRequest) -> HttpResponse:
     names = [v.name for v in production]
     source = request.POST if request.method == "POST" else request.GET
     name = source.get("model") or (names[0] if names else None)
-    model = model_selectors.loaded_model_get(name=name) if name in names else None
+    route = model_selectors.loaded_route_get(name=name) if name in names else None
+    model = route.champion if route is not None else None
     context: dict[str, Any] = {"models": production, "selected": name, "model": model, "result": None}
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    if request.method == "POST" and model is not None:
+    if request.method == "POST" and route is not None and model is not None:
         values = {spec.name: request.POST.get(spec.name, "") for spec in model.schema}
         typed, errors = coerce_text_features(model.schema, values)
         typed = {key: value for key, value in typed.items() if value is not None and key not in errors}
@@ -296,7 +297,7 @@ def predict_page(request: HtmxHttpRequest) -> HttpResponse:
         if not errors:
             try:
                 record = prediction_create_one(
-                    model=model, features=typed, request_id=request_id_var.get(), created_by=request.user
+                    model=route, features=typed, request_id=request_id_var.get(), created_by=request.user
                 )
             except FeatureValidationError as exc:
                 errors = exc.errors

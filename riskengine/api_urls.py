@@ -6,10 +6,12 @@ from accounts.apis import TokenObtainView, TokenRefreshView, TokenVerifyView
 from monitoring.apis import AlertViewSet, MonitoringViewSet
 from predictions.apis import MetadataViewSet, ModelViewSet
 from records.apis import PredictViewSet, RecordViewSet
+from releases.apis import ReleaseViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.register("metadata", MetadataViewSet, basename="metadata")
+router.register(r"models/(?P<name>[-a-zA-Z0-9_]+)/release", ReleaseViewSet, basename="release")
 router.register("models", ModelViewSet, basename="models")
 router.register("monitoring/alerts", AlertViewSet, basename="monitoring-alerts")
 router.register("monitoring", MonitoringViewSet, basename="monitoring")

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "predictions",
     "records",
     "monitoring",
+    "releases",
 ]
 
 MIDDLEWARE = [

@@ -7,6 +7,7 @@ from core import health, metrics_view
 from monitoring import views as monitoring_pages
 from predictions import views as prediction_pages
 from records import views as record_pages
+from releases import views as release_pages
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -26,8 +27,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", record_pages.predict_page, name="predict"),
     path("models/", prediction_pages.models_page, name="models"),
-    path("models/<int:pk>/promote/", prediction_pages.model_promote, name="model-promote"),
-    path("models/<slug:name>/rollback/", prediction_pages.model_rollback, name="model-rollback"),
+    path("models/<slug:name>/", release_pages.release_page, name="model-release"),
+    path("models/<slug:name>/release/<slug:action>/", release_pages.release_action, name="model-release-action"),
     path("monitoring/", monitoring_pages.overview, name="monitoring"),
     path("monitoring/webhooks/", monitoring_pages.webhooks, name="monitoring-webhooks"),
     path("monitoring/webhooks/<int:pk>/toggle/", monitoring_pages.webhook_toggle, name="monitoring-webhook-toggle"),

@@ -219,7 +219,7 @@ def test_a_failing_scheduler_step_is_logged_and_the_scheduler_ends_cleanly(demo_
     def broken():
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("monitoring.management.commands.monitoring_scheduler.monitoring_fold", broken)
+    monkeypatch.setattr("releases.management.commands.monitoring_scheduler.monitoring_fold", broken)
     call_command("monitoring_scheduler", every=0)  # returns: no traceback escapes the loop
     assert "monitoring scheduler tick failed" in caplog.text and "database went away" in caplog.text
     assert not Alert.objects.exists()

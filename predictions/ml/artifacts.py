@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import io
 import json
+import sys
 import zipfile
 from dataclasses import dataclass
 from typing import Any
@@ -66,8 +67,22 @@ def artifact_types(data: bytes) -> set[str]:
     return found
 
 
+# sklearn's array-API shim for torch: importing it imports torch (about 180 MB and a second).
+_TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
+
+
 def _skops() -> Any:
-    # imported lazily: skops pulls in torch through sklearn's array-API shims (seconds of start-up)
+    """skops.io, imported lazily and without torch.
+
+    At import skops lists sklearn's estimators, and sklearn's listing walks every package, the
+    torch shim included. No artifact needs torch, so the shim is held out of that walk (an import
+    that fails is skipped by the walk) and is importable again afterwards."""
+    if "skops.io" not in sys.modules and _TORCH_SHIM not in sys.modules:
+        sys.modules[_TORCH_SHIM] = None  # type: ignore[assignment]  # None: "import fails", by the import system's rule
+        try:
+            import skops.io
+        finally:
+            del sys.modules[_TORCH_SHIM]
     import skops.io
 
     return skops.io

@@ -44,6 +44,10 @@ class TrainedModel:
     training_rows: int
     train_encoded: np.ndarray | None = None  # the training split (not persisted)
     holdout_encoded: np.ndarray | None = None  # the holdout split (not persisted)
+    # The holdout as the CSV gave it (every column but the target) with its 0/1 outcomes: what
+    # a release gate scores with both a candidate and the champion, whatever their features.
+    holdout_rows: list[dict[str, Any]] | None = None
+    holdout_outcomes: list[int] | None = None
 
 
 def file_sha256(path: Path) -> str:
@@ -133,6 +137,15 @@ def _labels(
     return frame, y
 
 
+def raw_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: Python numbers and strings, None for a missing value."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return [
+        {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+        for row in plain.to_dict("records")
+    ]
+
+
 def holdout_split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The row indexes of the training and holdout splits: stratified, seeded, so reproducible."""
     idx_train, idx_test = train_test_split(
@@ -211,4 +224,6 @@ def train(
         training_rows=len(y),
         train_encoded=x_train,
         holdout_encoded=x_test,
+        holdout_rows=raw_rows(frame.iloc[idx_test].drop(columns=[target])),
+        holdout_outcomes=[int(v) for v in y_test],
     )

@@ -1,5 +1,7 @@
 import collections
 import io
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -41,3 +43,21 @@ def test_it_refuses_garbage():
     junk = b"not a zip file"
     with pytest.raises(ArtifactError, match="not a readable skops file"):
         load_artifact(junk, expected_sha256=sha256_hex(junk))
+
+
+def test_it_reads_artifacts_without_importing_torch(artifact_bytes, tmp_path):
+    """skops would import torch (through sklearn's array-API shim): ~180 MB in every server process."""
+    path = tmp_path / "model.skops"
+    path.write_bytes(artifact_bytes)
+    script = (
+        "import sys, pathlib\n"
+        "from predictions.ml.artifacts import load_artifact, sha256_hex\n"
+        f"data = pathlib.Path({str(path)!r}).read_bytes()\n"
+        "loaded = load_artifact(data, expected_sha256=sha256_hex(data))\n"
+        "assert loaded.algorithm == 'logistic'\n"
+        "print('torch' in sys.modules)\n"
+        "import sklearn.externals.array_api_compat.torch\n"  # the shim is importable again
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert result.stdout.split() == ["False", "True"]

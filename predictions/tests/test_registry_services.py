@@ -110,10 +110,10 @@ def test_the_demo_model_is_trained_once_and_kept_in_production():
 def test_registry_commands_refuse_bad_input_with_one_line_errors(three_versions):
     from django.core.management import CommandError, call_command
 
-    with pytest.raises(CommandError, match="credit@9 does not exist"):
-        call_command("promote_model", "credit", "9")
+    with pytest.raises(CommandError, match="credit@9' does not exist"):
+        call_command("model_promote", "credit@9", "--reason", "r")
     with pytest.raises(CommandError, match="no production version"):
-        call_command("rollback_model", "credit")
+        call_command("model_rollback", "credit", "--reason", "r")
     with pytest.raises(CommandError, match="--name"):
         call_command("train_model", csv="x.csv", target="t", positive="p", name="bad name!")
     assert not ModelVersion.objects.filter(status="production").exists()

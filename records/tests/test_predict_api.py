@@ -9,7 +9,10 @@ from records.models import Record
 
 PREDICT = "/api/predict/"
 BATCH = "/api/predict/batch/"
-FIELDS = {"record_id", "model_id", "risk_score", "risk_label", "base_log_odds", "drivers", "created_at", "request_id"}
+FIELDS = {
+    "record_id", "model_id", "risk_score", "risk_label", "base_log_odds", "drivers", "served_by", "created_at",
+    "request_id",
+}  # fmt: skip
 
 
 def test_it_predicts_with_a_jwt_and_returns_every_field(jwt_client, german_credit_row):

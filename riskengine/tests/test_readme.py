@@ -50,7 +50,14 @@ def _run(block: str, env: dict[str, str]) -> tuple[int, str]:
 
 def test_the_readme_has_the_commands_a_newcomer_needs():
     commands = " ".join(readme_blocks())
-    for command in ("createsuperuser", "train_model", "promote_model", "backfill_records", "create_api_key"):
+    for command in (
+        "createsuperuser",
+        "train_model",
+        "model_validate",
+        "model_promote",
+        "backfill_records",
+        "create_api_key",
+    ):
         assert f".venv/bin/python manage.py {command}" in commands
 
 

@@ -1,4 +1,6 @@
-"""The monitoring scheduler: every N seconds, fold, judge the alert rules, send due webhooks."""
+"""The monitoring scheduler: every N seconds, fold, judge the alert rules and the canaries (roll
+back or ramp), send due webhooks. It lives in the top app because it runs every layer's periodic
+work."""
 
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from monitoring.services import alerts_evaluate, monitoring_fold, webhook_deliveries_send
+from releases.services import releases_evaluate
 
 logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
-    help = "Fold new records, evaluate the alert rules and send due webhook deliveries, every N seconds."
+    help = "Fold new records, evaluate the alert rules and canaries, send due webhook deliveries, every N seconds."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--every", type=float, default=60, help="seconds between runs (0: run once)")
@@ -44,12 +47,14 @@ class Command(BaseCommand):
         try:
             folded = monitoring_fold()
             evaluated = alerts_evaluate()
-            delivered, failed = webhook_deliveries_send()
+            guarded = releases_evaluate()  # after the alerts: a canary's critical drift rolls it back
+            delivered, failed = webhook_deliveries_send()  # last: a rollback's alert goes out this tick
         except Exception:
             logger.exception("monitoring scheduler tick failed")
             return
         self.stdout.write(
             f"folded {folded.records} records, {folded.outcome_days} outcome days; alerts opened "
-            f"{evaluated.opened}, escalated {evaluated.escalated}, resolved {evaluated.resolved}; "
+            f"{evaluated.opened}, escalated {evaluated.escalated}, resolved {evaluated.resolved}; canaries checked "
+            f"{guarded.checked}, rolled back {len(guarded.rolled_back)}, ramped {len(guarded.advanced)}; "
             f"webhooks delivered {delivered}, failed {failed}\n"
         )

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from core.errors import ApplicationError
+from releases.management.commands._release import version_arg
+from releases.services import release_promote
+
+
+class Command(BaseCommand):
+    help = "Make NAME@VERSION the champion; refused if its gates failed, unless --force with a --reason."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("model_id", help="name@version")
+        parser.add_argument("--reason", required=True)
+        parser.add_argument("--force", action="store_true", help="promote even if its gates failed")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        version = version_arg(options["model_id"])
+        try:
+            promoted = release_promote(model_version=version, reason=options["reason"], force=options["force"])
+        except ApplicationError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"{promoted.model_id} is now the champion (production)\n")

@@ -1,0 +1,272 @@
+"""Release reads: replaying stored records with any version, the checks of stored decisions, the
+release state, timeline and the shadow and canary reports."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from predictions.ml.features import encode, validate_features
+from predictions.models import ModelVersion
+from predictions.selectors import LoadedModel, loaded_model_get
+from records.models import Record
+
+VERIFY_TOLERANCE = 1e-9
+
+
+@dataclass
+class StoredRows:
+    """Stored records as arrays, oldest first."""
+
+    ids: list[Any] = field(default_factory=list)
+    version_ids: list[int] = field(default_factory=list)
+    timestamps: list[datetime] = field(default_factory=list)
+    features: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    contributions: list[list[float] | None] = field(default_factory=list)
+    drivers: list[list[dict[str, Any]]] = field(default_factory=list)
+    outcomes: list[bool | None] = field(default_factory=list)
+    served_by: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+_STORED = (
+    "id", "model_version_id", "timestamp", "features_json", "risk_score", "risk_label", "contributions",
+    "drivers", "outcome", "served_by",
+)  # fmt: skip
+
+
+def stored_rows_get(
+    *,
+    name: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    labelled: bool = False,
+    version_id: int | None = None,
+    served_by: str | None = None,
+    limit: int | None = None,
+) -> StoredRows:
+    """The stored records of a model name (optionally one version, a time window, only those with
+    an outcome), newest ``limit`` of them, returned oldest first."""
+    queryset = Record.objects.filter(model_version__name=name)
+    if version_id is not None:
+        queryset = queryset.filter(model_version_id=version_id)
+    if since is not None:
+        queryset = queryset.filter(timestamp__gte=since)
+    if until is not None:
+        queryset = queryset.filter(timestamp__lt=until)
+    if labelled:
+        queryset = queryset.filter(outcome__isnull=False)
+    if served_by is not None:
+        queryset = queryset.filter(served_by=served_by)
+    values = queryset.order_by("-timestamp", "-id").values_list(*_STORED)
+    rows = list(values[:limit] if limit else values)
+    rows.reverse()
+    out = StoredRows()
+    columns: tuple[list[Any], ...] = (
+        out.ids, out.version_ids, out.timestamps, out.features, out.scores, out.labels, out.contributions,
+        out.drivers, out.outcomes, out.served_by,
+    )  # fmt: skip
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return out
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A version's scores and exact drivers for rows: ``readable[i]`` says whether row i could be
+    scored (it has the version's features); the arrays hold the readable rows only."""
+
+    readable: np.ndarray
+    scores: np.ndarray
+    labels: list[str]
+    contributions: np.ndarray
+
+
+def readable_rows(*, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` as ``model`` reads them (its own features, validated); rows it cannot read are left out."""
+    names = {spec.name for spec in model.schema}
+    checked = (validate_features(model.schema, {k: v for k, v in row.items() if k in names}) for row in rows)
+    return [result.values for result in checked if result.ok]
+
+
+def rows_replay(*, model: LoadedModel, rows: Sequence[dict[str, Any]], validated: bool = False) -> Replay:
+    """Score ``rows`` with ``model`` as serving would (one vectorised score + explain). ``validated``
+    rows are that version's own stored features, used as they are; others are read through the
+    version's schema (its features only), and rows it cannot read are left out."""
+    if validated:
+        picked = list(rows)
+        readable = np.ones(len(rows), dtype=bool)
+    else:
+        names = {spec.name for spec in model.schema}
+        checked = [validate_features(model.schema, {k: v for k, v in row.items() if k in names}) for row in rows]
+        readable = np.array([result.ok for result in checked], dtype=bool)
+        picked = [result.values for result in checked if result.ok]
+    width = len(model.schema)
+    if not picked:
+        return Replay(readable, np.empty(0), [], np.empty((0, width)))
+    explanation = model.scorer.explainer.explain(encode(model.schema, picked))
+    scores = explanation.probability
+    return Replay(readable, scores, model.scorer.labels_for(scores), explanation.contributions)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    record_id: Any
+    model_id: str
+    stored_score: float
+    replayed_score: float
+    max_contribution_error: float
+
+
+@dataclass(frozen=True)
+class Verification:
+    checked: int
+    mismatches: list[Mismatch]
+    max_score_error: float
+    max_contribution_error: float
+    seconds: float
+
+
+def _stored_contributions(model: LoadedModel, stored: StoredRows, i: int) -> np.ndarray:
+    array = stored.contributions[i]
+    if array is not None:
+        return np.asarray(array, dtype=np.float64)
+    by_name = {d["feature"]: d["contribution"] for d in stored.drivers[i]}  # records older than the array
+    return np.array([by_name.get(spec.name, math.nan) for spec in model.schema], dtype=np.float64)
+
+
+def records_verify(*, name: str, since: datetime | None = None, limit: int | None = None) -> Verification:
+    """Replay stored records of ``name`` with the version that made each one, and compare: the audit
+    answer to "can you reproduce this decision?". A mismatch is a score or any driver's contribution
+    off by more than VERIFY_TOLERANCE, or a different label."""
+    started = time.perf_counter()
+    stored = stored_rows_get(name=name, since=since, limit=limit)
+    groups: dict[int, list[int]] = {}
+    for i, version_id in enumerate(stored.version_ids):
+        groups.setdefault(version_id, []).append(i)
+    mismatches: list[Mismatch] = []
+    worst_score = worst_contribution = 0.0
+    for version_id, indices in groups.items():
+        model = loaded_model_get(model_id=ModelVersion.objects.get(pk=version_id).model_id)
+        replay = rows_replay(model=model, rows=[stored.features[i] for i in indices], validated=True)
+        for k, i in enumerate(indices):
+            score_error = abs(float(replay.scores[k]) - stored.scores[i])
+            errors = np.abs(replay.contributions[k] - _stored_contributions(model, stored, i))
+            contribution_error = float(np.nanmax(errors)) if not np.isnan(errors).all() else math.inf
+            worst_score = max(worst_score, score_error)
+            worst_contribution = max(worst_contribution, contribution_error)
+            if (
+                score_error > VERIFY_TOLERANCE
+                or contribution_error > VERIFY_TOLERANCE
+                or replay.labels[k] != stored.labels[i]
+            ):
+                mismatches.append(
+                    Mismatch(
+                        stored.ids[i], model.model_id, stored.scores[i], float(replay.scores[k]), contribution_error
+                    )
+                )
+    return Verification(len(stored), mismatches, worst_score, worst_contribution, time.perf_counter() - started)
+
+
+def release_state_get(*, name: str) -> dict[str, Any]:
+    """A name's champion, challenger, split, gate thresholds, the challenger's latest validation and
+    the newest 50 events of its timeline. ModelNotFound (404) for a name with no versions."""
+    from predictions.models import Release, ReleaseEvent, Validation
+    from predictions.selectors import ModelNotFound
+    from releases.gates import gates_config
+
+    versions = ModelVersion.objects.filter(name=name).defer("artifact", "reference_profile", "holdout")
+    if not versions.exists():
+        raise ModelNotFound(f"model {name[:100]!r} does not exist")
+    champion = versions.filter(status=ModelVersion.Status.PRODUCTION).first()
+    release = Release.objects.filter(name=name).select_related("challenger").first() or Release(name=name)
+    challenger = release.challenger
+    validation = None
+    if challenger is not None:
+        validation = (
+            Validation.objects.filter(model_version=challenger).select_related("model_version", "champion").first()
+        )
+    events = ReleaseEvent.objects.filter(name=name).select_related(
+        "model_version", "champion", "created_by", "validation"
+    )[:50]
+    return {
+        "name": name,
+        "champion": champion.model_id if champion else None,
+        "challenger": challenger.model_id if challenger else None,
+        "mode": release.mode,
+        "percent": release.percent,
+        "ramp": release.ramp,
+        "gates": gates_config(release.gates),
+        "validation": validation,
+        "events": list(events),
+    }
+
+
+@dataclass(frozen=True)
+class ShadowReport:
+    challenger: str
+    n: int
+    correlation: float
+    mean_abs_difference: float
+    labels: list[str]
+    agreement: list[list[int]]  # rows: the champion's label, columns: the challenger's
+    flips: list[dict[str, Any]]  # per band edge: records near it whose label differs, each way
+    labelled: int
+    champion_auc: float
+    challenger_auc: float
+
+
+EDGE_WINDOW = 0.05  # "around a band edge": the champion's score within this distance of it
+
+
+def shadow_report(*, challenger: ModelVersion, champion_bands: list[dict[str, Any]]) -> ShadowReport:
+    """The challenger's shadow results against the served records they sit beside."""
+    from records.models import ShadowResult
+    from releases.gates import roc_auc
+
+    rows = list(
+        ShadowResult.objects.filter(model_version=challenger).values_list(
+            "record__risk_score", "risk_score", "record__risk_label", "risk_label", "record__outcome"
+        )
+    )
+    labels = [band["label"] for band in champion_bands]
+    for band in challenger.label_bands:
+        if band["label"] not in labels:
+            labels.append(band["label"])
+    agreement = [[0] * len(labels) for _ in labels]
+    for _, _, served, shadow, _ in rows:
+        agreement[labels.index(served)][labels.index(shadow)] += 1
+    served_scores = np.array([r[0] for r in rows], dtype=np.float64)
+    shadow_scores = np.array([r[1] for r in rows], dtype=np.float64)
+    flips = []
+    for band in champion_bands[1:]:
+        near = [r for r in rows if abs(r[0] - band["min"]) <= EDGE_WINDOW]
+        up = sum(1 for r in near if r[0] < band["min"] <= r[1])
+        down = sum(1 for r in near if r[1] < band["min"] <= r[0])
+        flips.append({"edge": band["min"], "label": band["label"], "near": len(near), "up": up, "down": down})
+    labelled = [r for r in rows if r[4] is not None]
+    outcomes = np.array([r[4] for r in labelled], dtype=bool)
+    corr = float(np.corrcoef(served_scores, shadow_scores)[0, 1]) if len(rows) > 2 else math.nan
+    return ShadowReport(
+        challenger=challenger.model_id,
+        n=len(rows),
+        correlation=corr,
+        mean_abs_difference=float(np.abs(served_scores - shadow_scores).mean()) if rows else math.nan,
+        labels=labels,
+        agreement=agreement,
+        flips=flips,
+        labelled=len(labelled),
+        champion_auc=roc_auc(outcomes, np.array([r[0] for r in labelled])) if labelled else math.nan,
+        challenger_auc=roc_auc(outcomes, np.array([r[1] for r in labelled])) if labelled else math.nan,
+    )

@@ -1,0 +1,158 @@
+"""The release gates: a candidate version judged against its name's champion, on the same rows.
+
+Each gate is a dict ``{gate, set, value, threshold, passed, detail}``; ``passed`` is None for a gate
+that had too little to judge (it neither passes nor fails the validation)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from predictions.models import ModelVersion
+from predictions.selectors import LoadedModel
+from releases import gates
+from releases.selectors import Replay, StoredRows
+
+Gate = dict[str, Any]
+
+
+def _gate(gate: str, on: str, value: float, threshold: float, passed: bool | None, detail: str) -> Gate:
+    clean = None if value is None or not math.isfinite(value) else round(float(value), 6)
+    return {"gate": gate, "set": on, "value": clean, "threshold": threshold, "passed": passed, "detail": detail}
+
+
+def _paired(candidate: Replay, champion: Replay) -> np.ndarray:
+    """The rows both versions could read (a mask over the replayed rows)."""
+    both: np.ndarray = candidate.readable & champion.readable
+    return both
+
+
+def _scores_on(replay: Replay, mask: np.ndarray) -> np.ndarray:
+    positions = np.cumsum(replay.readable) - 1
+    picked: np.ndarray = replay.scores[positions[mask]]
+    return picked
+
+
+def auc_gate(
+    *,
+    on: str,
+    outcomes: Sequence[int | bool],
+    candidate: Replay,
+    champion: Replay | None,
+    config: dict[str, Any],
+    seed: int = 0,
+) -> Gate:
+    """Non-inferiority of ROC AUC: the lower bound of the paired bootstrap interval of the
+    difference must be at least ``auc_margin``."""
+    margin = float(config["auc_margin"])
+    if champion is None:
+        return _gate("auc_non_inferiority", on, math.nan, margin, None, "no champion to compare with")
+    mask = _paired(candidate, champion)
+    y = np.asarray(outcomes, dtype=bool)[mask]
+    if len(y) < config["min_labelled"] or y.all() or not y.any():
+        return _gate("auc_non_inferiority", on, math.nan, margin, None, f"{len(y)} rows with both classes needed")
+    mine, theirs = _scores_on(candidate, mask), _scores_on(champion, mask)
+    interval = gates.paired_bootstrap_auc_difference(y, mine, theirs, rounds=int(config["bootstrap_rounds"]), seed=seed)
+    detail = (
+        f"AUC {gates.roc_auc(y, mine):.4f} vs {gates.roc_auc(y, theirs):.4f}; "
+        f"difference {interval.difference:+.4f}, 95% [{interval.low:+.4f}, {interval.high:+.4f}], {len(y)} rows"
+    )
+    return _gate("auc_non_inferiority", on, interval.low, margin, interval.low >= margin, detail)
+
+
+def calibration_gates(*, outcomes: Sequence[int | bool], candidate: Replay, config: dict[str, Any]) -> list[Gate]:
+    y = np.asarray(outcomes, dtype=np.float64)[candidate.readable]
+    ece_max, citl_max = float(config["ece_max"]), float(config["citl_max"])
+    if len(y) < config["min_labelled"]:
+        note = f"{len(y)} labelled records; {config['min_labelled']} needed"
+        return [
+            _gate("ece", "labelled", math.nan, ece_max, None, note),
+            _gate("calibration_in_the_large", "labelled", math.nan, citl_max, None, note),
+        ]
+    ece = gates.expected_calibration_error(y, candidate.scores)
+    citl = gates.calibration_in_the_large(y, candidate.scores)
+    return [
+        _gate("ece", "labelled", ece, ece_max, ece <= ece_max, f"10 equal-width bins, {len(y)} records"),
+        _gate(
+            "calibration_in_the_large",
+            "labelled",
+            abs(citl),
+            citl_max,
+            abs(citl) <= citl_max,
+            f"mean score {float(np.mean(candidate.scores)):.4f} vs observed rate {float(np.mean(y)):.4f}",
+        ),
+    ]
+
+
+def stability_gates(*, candidate: Replay, champion: Replay | None, config: dict[str, Any], on: str) -> list[Gate]:
+    psi_max, change_max = float(config["psi_max"]), float(config["label_change_max"])
+    if champion is None:
+        note = "no champion to compare with"
+        return [
+            _gate("score_psi", on, math.nan, psi_max, None, note),
+            _gate("label_change", on, math.nan, change_max, None, note),
+        ]
+    mask = _paired(candidate, champion)
+    n = int(mask.sum())
+    if n < config["min_stability_records"]:
+        note = f"{n} records; {config['min_stability_records']} needed"
+        return [
+            _gate("score_psi", on, math.nan, psi_max, None, note),
+            _gate("label_change", on, math.nan, change_max, None, note),
+        ]
+    mine, theirs = _scores_on(candidate, mask), _scores_on(champion, mask)
+    value = gates.score_psi(mine, theirs)
+    positions_c, positions_p = np.cumsum(candidate.readable) - 1, np.cumsum(champion.readable) - 1
+    labels_c = [candidate.labels[i] for i in positions_c[mask]]
+    labels_p = [champion.labels[i] for i in positions_p[mask]]
+    changed = sum(a != b for a, b in zip(labels_c, labels_p, strict=True)) / n
+    return [
+        _gate(
+            "score_psi",
+            on,
+            value,
+            psi_max,
+            value <= psi_max,
+            f"candidate vs champion scores, {n} records, champion deciles",
+        ),
+        _gate(
+            "label_change", on, changed, change_max, changed <= change_max, f"{round(changed * n)} of {n} labels differ"
+        ),
+    ]
+
+
+def latency_gate(
+    *, model: LoadedModel, rows: Sequence[dict[str, Any]], config: dict[str, Any], runs: int = 300
+) -> Gate:
+    """One-row score + exact drivers, as a request does it: p99 of ``runs`` calls."""
+    limit = float(config["latency_p99_ms"])
+    if not rows:
+        return _gate("latency_p99", "one row", math.nan, limit, None, "no rows to time")
+    model.scorer.predict([rows[0]])  # warm
+    times = []
+    for i in range(runs):
+        started = time.perf_counter()
+        model.scorer.predict([rows[i % len(rows)]])
+        times.append((time.perf_counter() - started) * 1000)
+    p99 = float(np.percentile(times, 99))
+    return _gate(
+        "latency_p99", "one row", p99, limit, p99 <= limit, f"p50 {float(np.median(times)):.3f} ms over {runs} calls"
+    )
+
+
+def holdout_rows(version: ModelVersion) -> tuple[list[dict[str, Any]], list[int]]:
+    holdout = version.holdout or {}
+    return list(holdout.get("rows") or []), list(holdout.get("outcomes") or [])
+
+
+def stability_since(now: datetime, config: dict[str, Any]) -> datetime:
+    return now - timedelta(days=int(config["stability_days"]))
+
+
+def outcomes_of(stored: StoredRows) -> list[int]:
+    return [int(bool(o)) for o in stored.outcomes]
