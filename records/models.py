@@ -39,8 +39,10 @@ class Record(models.Model):
     request_id = models.CharField(max_length=128, blank=True, db_index=True)
     # Which side of a release served it: the champion, the canary (its challenger), a version the
     # client pinned by model_id, or a backfilled file; and the applicant key a canary split hashed.
-    served_by = models.CharField(max_length=8, default="champion")
-    subject_id = models.CharField(max_length=128, blank=True)
+    # Database defaults too, so that processes of the previous release, which do not know these
+    # columns, can still insert records while a deploy rolls (the migration linter checks this).
+    served_by = models.CharField(max_length=8, default="champion", db_default="champion")
+    subject_id = models.CharField(max_length=128, blank=True, default="", db_default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

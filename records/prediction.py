@@ -3,14 +3,11 @@ records with any shadow challenger's results beside them, count."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from django.db import transaction
 
 from accounts.models import ApiKey
 from core.canonical import canonical_sha256
@@ -27,7 +24,6 @@ from records.services import (
     RecordOrigin,
     record_create_many,
     records_build,
-    shadow_result_create_many,
     shadow_results_build,
 )
 
@@ -80,12 +76,7 @@ def prediction_create(
     records = [record for _, record in sorted(placed, key=lambda pair: pair[0])]
     shadows = _shadow(route.shadow, records) if route.shadow is not None else []
     with timed("insert"):
-        # one INSERT is atomic by itself; a second (another part, shadows) joins it in a transaction
-        atomic = transaction.atomic() if len(parts) > 1 or shadows else contextlib.nullcontext()
-        with atomic:
-            record_create_many(records=[record for _, record in placed])
-            if shadows:
-                shadow_result_create_many(results=shadows)
+        record_create_many(records=records, shadows=shadows)  # one statement, atomic by itself
     for record in records:
         PREDICTIONS.labels(record.model_id, record.risk_label).inc()
     return records

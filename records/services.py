@@ -108,8 +108,21 @@ def _insert_values(record: Record) -> list[Any]:
     return [Jsonb(v) if c in _JSON_COLUMNS else v for c, v in zip(_INSERT_COLUMNS, values, strict=True)]
 
 
-def record_create_many(*, records: Sequence[Record]) -> list[Record]:
+_SHADOW_COLUMNS = (
+    "record_id", "model_version_id", "risk_score", "risk_label", "base_log_odds", "drivers", "contributions",
+    "created_at",
+)  # fmt: skip
+
+
+def _shadow_values(result: ShadowResult) -> list[Any]:
+    values = [getattr(result, column) for column in _SHADOW_COLUMNS]
+    return [Jsonb(v) if c == "drivers" else v for c, v in zip(_SHADOW_COLUMNS, values, strict=True)]
+
+
+def record_create_many(*, records: Sequence[Record], shadows: Sequence[ShadowResult] = ()) -> list[Record]:
     """One INSERT statement (atomic by itself): either every record exists afterwards or none does.
+    A shadow challenger's results for them go in the same statement (a data-modifying CTE; the
+    foreign key is checked at its end), so they cost no transaction of their own.
 
     Bound on the server, vectors in binary and prepared after a few calls: the ORM's text
     rendering of 384 floats and its per-field SQL cost more than the rest of the insert."""
@@ -119,9 +132,14 @@ def record_create_many(*, records: Sequence[Record]) -> list[Record]:
     placeholders = ", ".join(["%s"] * len(_INSERT_COLUMNS))
     row = f"({placeholders}, CASE WHEN %s::boolean IS NOT NULL THEN clock_timestamp() END)"
     params = [value for record in records for value in (*_insert_values(record), record.outcome)]
+    shadow = ""
+    if shadows:
+        values = ", ".join(["(" + ", ".join(["%s"] * len(_SHADOW_COLUMNS)) + ")"] * len(shadows))
+        shadow = f"WITH shadow AS (INSERT INTO records_shadowresult ({', '.join(_SHADOW_COLUMNS)}) VALUES {values}) "  # noqa: S608
+        params = [value for result in shadows for value in _shadow_values(result)] + params
     with connection.wrap_database_errors, raw.cursor() as cursor:  # Django's exceptions, as from the ORM
         cursor.execute(  # the columns are constants, the values parameters
-            f"INSERT INTO records_record ({', '.join(_INSERT_COLUMNS)}, outcome_changed_at) "  # noqa: S608
+            f"{shadow}INSERT INTO records_record ({', '.join(_INSERT_COLUMNS)}, outcome_changed_at) "  # noqa: S608
             f"VALUES {', '.join([row] * len(records))}",
             params,
         )
@@ -147,10 +165,6 @@ def shadow_results_build(
         )
         for record, prediction in zip(records, predictions, strict=True)
     ]
-
-
-def shadow_result_create_many(*, results: Sequence[ShadowResult]) -> None:
-    ShadowResult.objects.bulk_create(results)
 
 
 def record_insert_new(*, records: Sequence[Record]) -> int:

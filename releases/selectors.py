@@ -39,10 +39,8 @@ class StoredRows:
         return len(self.ids)
 
 
-_STORED = (
-    "id", "model_version_id", "timestamp", "features_json", "risk_score", "risk_label", "contributions",
-    "drivers", "outcome", "served_by",
-)  # fmt: skip
+_STORED = ("id", "model_version_id", "timestamp", "features_json", "risk_score", "risk_label", "outcome", "served_by")
+_DRIVERS = ("contributions", "drivers")  # read only when asked: parsing the drivers JSON is most of a read
 
 
 def stored_rows_get(
@@ -54,9 +52,10 @@ def stored_rows_get(
     version_id: int | None = None,
     served_by: str | None = None,
     limit: int | None = None,
+    with_drivers: bool = False,
 ) -> StoredRows:
     """The stored records of a model name (optionally one version, a time window, only those with
-    an outcome), newest ``limit`` of them, returned oldest first."""
+    an outcome), newest ``limit`` of them, returned oldest first; their stored drivers too if asked."""
     queryset = Record.objects.filter(model_version__name=name)
     if version_id is not None:
         queryset = queryset.filter(model_version_id=version_id)
@@ -68,13 +67,14 @@ def stored_rows_get(
         queryset = queryset.filter(outcome__isnull=False)
     if served_by is not None:
         queryset = queryset.filter(served_by=served_by)
-    values = queryset.order_by("-timestamp", "-id").values_list(*_STORED)
+    names = (*_STORED, *_DRIVERS) if with_drivers else _STORED
+    values = queryset.order_by("-timestamp", "-id").values_list(*names)
     rows = list(values[:limit] if limit else values)
     rows.reverse()
     out = StoredRows()
     columns: tuple[list[Any], ...] = (
-        out.ids, out.version_ids, out.timestamps, out.features, out.scores, out.labels, out.contributions,
-        out.drivers, out.outcomes, out.served_by,
+        out.ids, out.version_ids, out.timestamps, out.features, out.scores, out.labels, out.outcomes, out.served_by,
+        *((out.contributions, out.drivers) if with_drivers else ()),
     )  # fmt: skip
     for row in rows:
         for column, value in zip(columns, row, strict=True):
@@ -151,7 +151,7 @@ def records_verify(*, name: str, since: datetime | None = None, limit: int | Non
     answer to "can you reproduce this decision?". A mismatch is a score or any driver's contribution
     off by more than VERIFY_TOLERANCE, or a different label."""
     started = time.perf_counter()
-    stored = stored_rows_get(name=name, since=since, limit=limit)
+    stored = stored_rows_get(name=name, since=since, limit=limit, with_drivers=True)
     groups: dict[int, list[int]] = {}
     for i, version_id in enumerate(stored.version_ids):
         groups.setdefault(version_id, []).append(i)
@@ -192,11 +192,12 @@ def release_state_get(*, name: str) -> dict[str, Any]:
     champion = versions.filter(status=ModelVersion.Status.PRODUCTION).first()
     release = Release.objects.filter(name=name).select_related("challenger").first() or Release(name=name)
     challenger = release.challenger
-    validation = None
+    # the challenger's latest validation; without a challenger, the name's latest
+    validations = Validation.objects.select_related("model_version", "champion")
     if challenger is not None:
-        validation = (
-            Validation.objects.filter(model_version=challenger).select_related("model_version", "champion").first()
-        )
+        validation = validations.filter(model_version=challenger).first()
+    else:
+        validation = validations.filter(model_version__name=name).first()
     events = ReleaseEvent.objects.filter(name=name).select_related(
         "model_version", "champion", "created_by", "validation"
     )[:50]

@@ -52,7 +52,9 @@ class ReleaseStateSerializer(serializers.Serializer[dict[str, Any]]):
     percent = serializers.FloatField(help_text="The canary's share of applicants")
     ramp = serializers.ListField(child=serializers.FloatField())
     gates = serializers.DictField(help_text="Every gate's threshold (defaults, with this name's overrides)")
-    validation = ValidationSerializer(allow_null=True, help_text="The challenger's latest validation")
+    validation = ValidationSerializer(
+        allow_null=True, help_text="The challenger's latest validation (without one: the name's latest)"
+    )
     events = ReleaseEventSerializer(many=True, help_text="The timeline, newest first (at most 50)")
 
 

@@ -125,6 +125,8 @@ def test_release_commands_print_and_refuse_in_one_line(register, capsys):
     call_command("model_validate", candidate.model_id)
     out = capsys.readouterr().out
     assert "auc_non_inferiority" in out and "PASSED" in out
+    call_command("model_validate", candidate.model_id, "--markdown")
+    assert "| gate | set | value | threshold | result | detail |" in capsys.readouterr().out
     call_command("model_shadow", candidate.model_id, "--reason", "watch")
     call_command("model_canary", candidate.model_id, "--percent", "25", "--reason", "start")
     assert "serves 25% of credit's applicants" in capsys.readouterr().out

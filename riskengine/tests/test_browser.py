@@ -111,24 +111,6 @@ def test_the_detail_modal_sets_an_outcome_and_closes_with_escape(logged_in, live
     expect(page.locator("#modal")).not_to_have_attribute("open", "")
 
 
-def test_an_admin_promotes_a_version(page, live_server, admin_user, demo_model, embedder, german_credit_trained, shot):
-    from predictions.models import ModelVersion
-    from predictions.services import model_version_register
-
-    model_version_register(trained=german_credit_trained, name="credit")
-    page.goto(f"{live_server.url}/accounts/login/?next=/models/")
-    page.get_by_label("Username").fill(admin_user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{live_server.url}/models/")
-    shot(page, "models")
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Promote credit@2").click()
-    page.wait_for_selector("text=Promoted credit@2 to production.")
-    assert ModelVersion.objects.get(name="credit", version=2).status == "production"
-    assert ModelVersion.objects.get(name="credit", version=1).status == "archived"
-
-
 def test_pages_stay_usable_at_375px(logged_in, live_server, make_records, shot):
     make_records(3)
     page = logged_in

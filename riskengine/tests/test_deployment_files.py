@@ -98,3 +98,30 @@ def test_ci_workflow_runs_lint_tests_on_pgvector_and_builds_the_image():
     for command in ("ruff check", "ruff format --check", "mypy", "pytest", "migrate"):
         assert command in steps
     assert any("build-push-action" in str(step.get("uses", "")) for step in jobs["image"]["steps"])
+
+
+def test_the_image_is_pushed_on_main_and_tags_and_only_built_for_pull_requests():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key "on" as true
+    assert triggers["push"]["branches"] == ["main"] and triggers["push"]["tags"] == ["v*"]
+    steps = {step.get("name", step.get("uses")): step for step in workflow["jobs"]["image"]["steps"]}
+    assert steps["Image tags"]["uses"].startswith("docker/metadata-action@")
+    build = steps["Build (and push, except for pull requests)"]["with"]
+    assert build["push"] == "${{ github.event_name != 'pull_request' }}"
+    assert build["tags"] == "${{ steps.meta.outputs.tags }}"
+    assert workflow["jobs"]["image"]["permissions"]["packages"] == "write"
+    migrations = next(s for s in workflow["jobs"]["test"]["steps"] if s.get("name") == "Migrations")["run"]
+    assert migrations.index("migrate --noinput") < migrations.index("makemigrations --check")
+
+
+def test_the_model_release_workflow_trains_validates_and_shadows_but_never_promotes():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "model-release.yml").read_text())
+    inputs = workflow[True]["workflow_dispatch"]["inputs"]
+    assert {"csv", "target", "positive", "name"} <= set(inputs)
+    job = workflow["jobs"]["release"]
+    assert job["env"]["DATABASE_URL"] == "${{ secrets.DATABASE_URL }}"
+    runs = "\n".join(step.get("run", "") for step in job["steps"])
+    order = [runs.index(command) for command in ("train_model", "model_validate", "model_shadow")]
+    assert order == sorted(order)
+    assert "GITHUB_STEP_SUMMARY" in runs and "--markdown" in runs
+    assert "model_promote" not in runs and "model_canary" not in runs
