@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from core.api.serializers import StrictSerializer
@@ -44,6 +45,7 @@ class ReleaseEventSerializer(serializers.ModelSerializer[ReleaseEvent]):
         ]  # fmt: skip
 
 
+@extend_schema_serializer(many=False)  # one object, though served by the viewset's list action
 class ReleaseStateSerializer(serializers.Serializer[dict[str, Any]]):
     name = serializers.CharField()
     champion = serializers.CharField(allow_null=True, help_text="The production version")

@@ -135,3 +135,26 @@ def test_release_commands_print_and_refuse_in_one_line(register, capsys):
         call_command("model_abort", "credit", "--reason", "again")
     with pytest.raises(CommandError, match="does not exist"):
         call_command("model_shadow", "credit@99", "--reason", "r")
+
+
+def test_calibration_and_stability_pass_for_a_copy_on_calibrated_outcomes(register, make_records):
+    import numpy as np
+
+    from records.models import Record
+
+    records = make_records(400)
+    scores = np.array([r.risk_score for r in records])
+    outcomes = np.zeros(len(records), dtype=bool)
+    bins = np.clip((scores * 10).astype(int), 0, 9)
+    for b in range(10):  # in each calibration bin, as many positives as its mean score says
+        members = np.flatnonzero(bins == b)
+        outcomes[members[: round(scores[members].sum())]] = True
+    for record, outcome in zip(records, outcomes, strict=True):
+        Record.objects.filter(pk=record.pk).update(outcome=bool(outcome))
+    validation = model_validate(model_version=register())
+    for gate in ("ece", "calibration_in_the_large"):
+        assert _gate(validation, gate, "labelled")["passed"] is True, validation.gates
+    assert _gate(validation, "auc_non_inferiority", "labelled")["passed"] is True
+    assert _gate(validation, "score_psi", "last 30 days")["value"] == 0.0
+    assert _gate(validation, "label_change", "last 30 days")["passed"] is True
+    assert validation.passed
