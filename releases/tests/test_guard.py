@@ -92,3 +92,22 @@ def test_a_canary_whose_errors_exceed_the_limit_is_rolled_back(register, traffic
     summary = releases_evaluate()
     assert summary.rolled_back == [broken.model_id]
     assert "error rate" in ReleaseEvent.objects.get(action="auto_rollback").reason
+
+
+def test_a_critical_drift_alert_on_the_canary_rolls_it_back(register, traffic):
+    from datetime import date
+
+    from monitoring.models import AlertRule
+
+    same = register()
+    release_canary_set(model_version=same, percent=50, reason="drifts", force=True)
+    traffic(20)
+    rule = AlertRule.objects.create(
+        model_name="credit", metric="feature_psi", warning=0.1, critical=0.25, min_records=1
+    )
+    Alert.objects.create(
+        rule=rule, model_version=same, severity="critical", value=0.4, threshold=0.25, message="credit: PSI 0.4",
+        window_start=date(2026, 12, 1), window_end=date(2026, 12, 2),
+    )  # fmt: skip
+    assert releases_evaluate().rolled_back == [same.model_id]
+    assert "critical drift alert: credit: PSI 0.4" in ReleaseEvent.objects.get(action="auto_rollback").reason
