@@ -171,6 +171,20 @@ def shot():
     return take
 
 
+@pytest.fixture
+def no_console_errors(page):
+    """Any console error (a CSP violation is one), failed request or uncaught exception fails the test."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on(
+        "response",
+        lambda response: errors.append(f"{response.status} {response.url}") if response.status >= 400 else None,
+    )
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield
+    assert not errors, errors
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {

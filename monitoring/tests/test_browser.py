@@ -14,24 +14,14 @@ from monitoring.models import AlertRule
 from monitoring.services import alert_rules_ensure, alerts_evaluate, monitoring_fold
 from monitoring.tests.conftest import START, store
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_console_errors"),
+]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
 
 LAST_DAY = (START + timedelta(days=13)).date()
-
-
-@pytest.fixture(autouse=True)
-def no_console_errors(page):
-    """Any console error (a CSP violation is one) or uncaught exception fails the test."""
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on(
-        "response",
-        lambda response: errors.append(f"{response.status} {response.url}") if response.status >= 400 else None,
-    )
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield
-    assert not errors, errors
 
 
 @pytest.fixture

@@ -10,22 +10,12 @@ from playwright.sync_api import expect
 from conftest import PASSWORD
 from predictions.models import ModelVersion
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_console_errors"),
+]
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
-
-
-@pytest.fixture(autouse=True)
-def no_console_errors(page):
-    """Any console error (a CSP violation is one), failed request or uncaught exception fails the test."""
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on(
-        "response",
-        lambda response: errors.append(f"{response.status} {response.url}") if response.status >= 400 else None,
-    )
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield
-    assert not errors, errors
 
 
 def _traffic(german_rows, n):
