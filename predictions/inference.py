@@ -37,6 +37,14 @@ def inference_validate(*, model: LoadedModel, features: Any) -> dict[str, Any]:
     return result.values
 
 
+def inference_read_as(*, model: LoadedModel, row: dict[str, Any]) -> dict[str, Any] | None:
+    """Another version's validated row as ``model`` reads it (only its own features, validated by its
+    schema), or None if it cannot: how a challenger or a replay reads a stored or served row."""
+    names = model.feature_names
+    result = validate_features(model.schema, {name: value for name, value in row.items() if name in names})
+    return result.values if result.ok else None
+
+
 def inference_validate_many(*, model: LoadedModel, items: Sequence[Any]) -> list[dict[str, Any]]:
     """Validate every item; report all bad items (by index) at once."""
     rows: list[dict[str, Any]] = []

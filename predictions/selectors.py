@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -46,6 +47,10 @@ class LoadedModel:
     schema: list[FeatureSpec]
     scorer: ScoringModel
     _tabular: TabularEmbedder | None = None
+
+    @cached_property
+    def feature_names(self) -> frozenset[str]:
+        return frozenset(spec.name for spec in self.schema)
 
     def tabular_embedder(self) -> TabularEmbedder:
         if self._tabular is None:

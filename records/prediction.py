@@ -15,8 +15,12 @@ from core.logging import timed
 from core.metrics import CHALLENGER_FAILURES, PREDICTIONS
 from core.principal import Principal
 from predictions.embedding_runtime import embed_rows
-from predictions.inference import FeatureValidationError, inference_predict, inference_validate_many
-from predictions.ml.features import validate_features
+from predictions.inference import (
+    FeatureValidationError,
+    inference_predict,
+    inference_read_as,
+    inference_validate_many,
+)
 from predictions.models import ChallengerFailure
 from predictions.selectors import LoadedModel, LoadedRoute
 from records.models import Record, ShadowResult
@@ -97,19 +101,12 @@ def _route(route: LoadedRoute, rows: list[dict[str, Any]], subjects: Sequence[st
     }
     for i, row in enumerate(rows):
         _, why = route.serve(subject_key(row, subjects[i] if subjects is not None else None))
-        challenger_row = _readable(canary, row) if why == "canary" else None
+        challenger_row = inference_read_as(model=canary, row=row) if why == "canary" else None
         if challenger_row is None:
             why = "champion"  # a row the challenger cannot read is the champion's
         by[why].indices.append(i)
         by[why].rows.append(challenger_row or row)
     return [part for part in by.values() if part.rows]
-
-
-def _readable(model: LoadedModel, row: dict[str, Any]) -> dict[str, Any] | None:
-    """The champion's validated row as ``model`` reads it (its own features only), or None."""
-    names = {spec.name for spec in model.schema}
-    result = validate_features(model.schema, {name: value for name, value in row.items() if name in names})
-    return result.values if result.ok else None
 
 
 def _score_part(
@@ -139,7 +136,7 @@ def _shadow(challenger: LoadedModel, records: list[Record]) -> list[ShadowResult
     """The challenger's results for the records it can read; a failure here never fails the request."""
     try:
         with timed("shadow"):
-            checked = [(record, _readable(challenger, record.features_json)) for record in records]
+            checked = [(record, inference_read_as(model=challenger, row=record.features_json)) for record in records]
             readable = [record for record, row in checked if row is not None]
             rows = [row for _, row in checked if row is not None]
             predictions = inference_predict(model=challenger, rows=rows) if rows else []

@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from predictions.ml.features import encode, validate_features
-from predictions.models import ModelVersion
-from predictions.selectors import LoadedModel, loaded_model_get
-from records.models import Record
+from predictions.inference import inference_read_as
+from predictions.ml.features import encode
+from predictions.models import ModelVersion, Release, ReleaseEvent, Validation
+from predictions.selectors import LoadedModel, ModelNotFound, loaded_model_get
+from records.models import Record, ShadowResult
+from releases.gates import gates_config, roc_auc
 
 VERIFY_TOLERANCE = 1e-9
 
@@ -95,9 +97,8 @@ class Replay:
 
 def readable_rows(*, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` as ``model`` reads them (its own features, validated); rows it cannot read are left out."""
-    names = {spec.name for spec in model.schema}
-    checked = (validate_features(model.schema, {k: v for k, v in row.items() if k in names}) for row in rows)
-    return [result.values for result in checked if result.ok]
+    read = (inference_read_as(model=model, row=row) for row in rows)
+    return [row for row in read if row is not None]
 
 
 def rows_replay(*, model: LoadedModel, rows: Sequence[dict[str, Any]], validated: bool = False) -> Replay:
@@ -108,10 +109,9 @@ def rows_replay(*, model: LoadedModel, rows: Sequence[dict[str, Any]], validated
         picked = list(rows)
         readable = np.ones(len(rows), dtype=bool)
     else:
-        names = {spec.name for spec in model.schema}
-        checked = [validate_features(model.schema, {k: v for k, v in row.items() if k in names}) for row in rows]
-        readable = np.array([result.ok for result in checked], dtype=bool)
-        picked = [result.values for result in checked if result.ok]
+        read = [inference_read_as(model=model, row=row) for row in rows]
+        readable = np.array([row is not None for row in read], dtype=bool)
+        picked = [row for row in read if row is not None]
     width = len(model.schema)
     if not picked:
         return Replay(readable, np.empty(0), [], np.empty((0, width)))
@@ -182,10 +182,6 @@ def records_verify(*, name: str, since: datetime | None = None, limit: int | Non
 def release_state_get(*, name: str) -> dict[str, Any]:
     """A name's champion, challenger, split, gate thresholds, the challenger's latest validation and
     the newest 50 events of its timeline. ModelNotFound (404) for a name with no versions."""
-    from predictions.models import Release, ReleaseEvent, Validation
-    from predictions.selectors import ModelNotFound
-    from releases.gates import gates_config
-
     versions = ModelVersion.objects.filter(name=name).defer("artifact", "reference_profile", "holdout")
     if not versions.exists():
         raise ModelNotFound(f"model {name[:100]!r} does not exist")
@@ -233,9 +229,6 @@ EDGE_WINDOW = 0.05  # "around a band edge": the champion's score within this dis
 
 def shadow_report(*, challenger: ModelVersion, champion_bands: list[dict[str, Any]]) -> ShadowReport:
     """The challenger's shadow results against the served records they sit beside."""
-    from records.models import ShadowResult
-    from releases.gates import roc_auc
-
     rows = list(
         ShadowResult.objects.filter(model_version=challenger).values_list(
             "record__risk_score", "risk_score", "record__risk_label", "risk_label", "record__outcome"

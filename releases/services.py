@@ -163,6 +163,12 @@ def _locked_release(name: str) -> Release:
     return Release.objects.select_for_update().get(name=name)
 
 
+def _clear(release: Release) -> None:
+    """No challenger: every request goes to the champion."""
+    release.challenger, release.mode, release.percent, release.step_started_at = None, Release.Mode.NONE, 0.0, None
+    release.save()
+
+
 def _require_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
@@ -258,8 +264,7 @@ def release_promote(
     with transaction.atomic():
         release = _locked_release(model_version.name)
         promoted = model_version_promote(model_version=model_version, user=user)
-        release.challenger, release.mode, release.percent, release.step_started_at = None, Release.Mode.NONE, 0.0, None
-        release.save()
+        _clear(release)
         _event(
             model_version.name,
             ReleaseEvent.Action.PROMOTE,
@@ -281,8 +286,7 @@ def release_rollback(*, name: str, reason: str, user: Principal | None = None) -
             previous = model_version_rollback(name=name, user=user)
         except RegistryError as exc:
             raise ReleaseError(str(exc)) from None
-        release.challenger, release.mode, release.percent, release.step_started_at = None, Release.Mode.NONE, 0.0, None
-        release.save()
+        _clear(release)
         _event(name, ReleaseEvent.Action.ROLLBACK, user, model_version=previous, reason=reason)
     return previous
 
@@ -304,8 +308,7 @@ def release_abort(
         challenger = release.challenger
         action = ReleaseEvent.Action.AUTO_ROLLBACK if automatic else ReleaseEvent.Action.ABORT
         _event(name, action, user, model_version=challenger, reason=reason, evidence=evidence or {})
-        release.challenger, release.mode, release.percent, release.step_started_at = None, Release.Mode.NONE, 0.0, None
-        release.save()
+        _clear(release)
     return release
 
 

@@ -130,6 +130,9 @@ def test_release_commands_print_and_refuse_in_one_line(register, capsys):
     call_command("model_shadow", candidate.model_id, "--reason", "watch")
     call_command("model_canary", candidate.model_id, "--percent", "25", "--reason", "start")
     assert "serves 25% of credit's applicants" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="percentage must be above 0"):
+        call_command("model_canary", candidate.model_id, "--percent", "150", "--reason", "r")
+    assert Release.objects.get(name="credit").percent == 25  # the refused step changed nothing
     call_command("model_abort", "credit", "--reason", "enough")
     with pytest.raises(CommandError, match="no challenger"):
         call_command("model_abort", "credit", "--reason", "again")
