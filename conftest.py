@@ -80,6 +80,7 @@ def german_credit_trained():
     from django.conf import settings
 
     from predictions.ml.training import file_sha256, read_training_csv, train
+    from predictions.services import DEMO_PROTECTED
 
     csv = Path(settings.BASE_DIR) / "data" / "german_credit.csv"
     descriptions = json.loads((csv.parent / "german_credit.descriptions.json").read_text())
@@ -88,19 +89,32 @@ def german_credit_trained():
         target="creditability",
         positive="bad",
         algorithm="logistic",
+        protected=DEMO_PROTECTED,
         descriptions=descriptions,
         training_sha256=file_sha256(csv),
     )
 
 
+@pytest.fixture(scope="session")
+def german_credit_reasons():
+    """The demo's reason table (data/german_credit.reasons.json)."""
+    import json
+    from pathlib import Path
+
+    from django.conf import settings
+
+    return json.loads((Path(settings.BASE_DIR) / "data" / "german_credit.reasons.json").read_text())
+
+
 @pytest.fixture
-def demo_model(db, german_credit_trained):
-    """The registered, production demo model ``credit``."""
+def demo_model(db, german_credit_trained, german_credit_reasons):
+    """The registered, production demo model ``credit`` (protected: personal_status_and_sex and
+    foreign_worker), as ``make run`` registers it."""
     from predictions.selectors import loaded_model_cache_clear
     from predictions.services import model_version_promote, model_version_register
 
     loaded_model_cache_clear()
-    version = model_version_register(trained=german_credit_trained, name="credit")
+    version = model_version_register(trained=german_credit_trained, name="credit", reasons=german_credit_reasons)
     yield model_version_promote(model_version=version)
     loaded_model_cache_clear()
 
@@ -125,6 +139,29 @@ def german_credit_row():
     from predictions.api_docs import EXAMPLE_FEATURES
 
     return dict(EXAMPLE_FEATURES)
+
+
+@pytest.fixture
+def declined_row():
+    """An applicant of the data set (row 5) the demo model declines, with four principal reasons."""
+    return {
+        "status_of_existing_checking_account": "... < 0 DM", "duration_in_month": 24,
+        "credit_history": "delay in paying off in the past", "purpose": "car (new)", "credit_amount": 4870,
+        "savings_account_and_bonds": "... < 100 DM", "present_employment_since": "1 <= ... < 4 years",
+        "installment_rate_in_percentage_of_disposable_income": 3, "other_debtors_or_guarantors": "none",
+        "present_residence_since": 4, "property": "unknown / no property", "age_in_years": 53,
+        "other_installment_plans": "none", "housing": "for free", "number_of_existing_credits_at_this_bank": 2,
+        "job": "skilled employee / official", "number_of_people_being_liable_to_provide_maintenance_for": 2,
+        "telephone": "none",
+    }  # fmt: skip
+
+
+@pytest.fixture
+def german_credit_protected():
+    """That applicant's protected attributes."""
+    from predictions.api_docs import EXAMPLE_PROTECTED
+
+    return dict(EXAMPLE_PROTECTED)
 
 
 @pytest.fixture(scope="session")

@@ -25,11 +25,14 @@ from monitoring.serializers import (
     AttributionReportSerializer,
     DriftParamsSerializer,
     DriftReportSerializer,
+    FairnessParamsSerializer,
+    FairnessReportSerializer,
     OverviewSerializer,
     PerformanceParamsSerializer,
     PerformanceReportSerializer,
     SegmentScanSerializer,
     WindowParamsSerializer,
+    fairness_body,
     plain,
 )
 
@@ -130,6 +133,20 @@ class MonitoringViewSet(viewsets.ViewSet):
         scan = selectors.segment_scan(model_version=version, start=data["start"], end=data["end"])
         body = {"model_id": version.model_id, "start": data["start"], "end": data["end"], "segments": scan}
         return Response(SegmentScanSerializer(plain(body)).data)
+
+    @extend_schema(
+        parameters=[FairnessParamsSerializer],
+        responses={200: FairnessReportSerializer, 400: BAD_QUERY, 404: NO_MODEL, **_COMMON},
+        description="Per protected attribute: approval rate per group, the adverse impact ratio against the most "
+        "favoured group (below 0.8 warns) with its 95 % interval, and the TPR and FPR gaps once outcomes arrive",
+        examples=[example("fairness", "The demo's last 30 days")],
+    )
+    @action(detail=True, methods=["get"])
+    def fairness(self, request: Request, name: str) -> Response:
+        data = _params(FairnessParamsSerializer, request).validated_data
+        version = selectors.monitored_version_get(name=name)
+        report = selectors.fairness_report(model_version=version, start=data["start"], end=data["end"])
+        return Response(FairnessReportSerializer(fairness_body(report)).data)
 
 
 class AlertViewSet(viewsets.ViewSet):

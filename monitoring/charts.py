@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from monitoring import stats
+from monitoring.fairness import FOUR_FIFTHS, AttributeFairness
 from monitoring.selectors import AttributionReport, Comparison, DayDrift, Performance
 
 WIDTH = 600
@@ -225,3 +226,33 @@ def reliability_diagram(performance: Performance, size: int = 220) -> dict[str, 
         for b in performance.reliability
     ]
     return {"points": points, "size": size, "pad": PAD, "line": " ".join(f"{p['x']:.1f},{p['y']:.1f}" for p in points)}
+
+
+def fairness_bars(attribute: AttributeFairness, row: int = 22) -> dict[str, Any]:
+    """Approval rate per group as horizontal bars, with the four-fifths line of the most favoured
+    group's rate: a judged group's bar ending left of it is below four fifths (rose)."""
+    label_width, right = 190, 56
+    inner = WIDTH - label_width - right
+    reference = next((g for g in attribute.groups if g.value == attribute.reference), None)
+    line = None
+    if reference is not None and _finite(reference.approval_rate):
+        line = label_width + FOUR_FIFTHS * reference.approval_rate * inner
+    bars = []
+    for i, group in enumerate(attribute.groups):
+        rate = group.approval_rate if _finite(group.approval_rate) else 0.0
+        below = group.judged and _finite(group.ratio) and group.ratio < FOUR_FIFTHS
+        fill = "fill-slate-300" if not group.judged else ("fill-rose-500" if below else "fill-emerald-500")
+        bars.append(
+            {
+                "y": 4 + i * row,
+                "label": _short(group.value, 34),
+                "width": max(rate * inner, 1.0),
+                "text": f"{rate:.0%}",
+                "text_x": label_width + max(rate * inner, 1.0) + 4,
+                "fill": fill,
+                "title": f"{group.value}: {group.counts.approved} of {group.counts.records} approved"
+                + ("" if group.judged else " (too few to judge)"),
+            }
+        )
+    height = 8 + len(bars) * row
+    return {"bars": bars, "width": WIDTH, "height": height, "label_width": label_width, "line": line, "row": row}

@@ -129,6 +129,9 @@ class AlertRule(models.Model):
         AUC = "auc", "realised ROC AUC"
         ECE = "ece", "expected calibration error"
         RELEASE = "release", "canary health (automatic rollback)"
+        ADVERSE_IMPACT = "adverse_impact", "worst adverse impact ratio"
+        TPR_GAP = "tpr_gap", "largest true-positive-rate gap between groups"
+        FPR_GAP = "fpr_gap", "largest false-positive-rate gap between groups"
 
     model_name = models.CharField(max_length=100)
     metric = models.CharField(max_length=16, choices=Metric.choices)

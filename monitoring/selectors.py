@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import QuerySet, Sum
 
 from core.errors import ApplicationError
-from monitoring import stats
+from monitoring import fairness, stats
 from monitoring.binning import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL, bins_sql
 from monitoring.models import Alert, BinDay, DayTotal, ShapDay
 from predictions.models import ModelVersion
@@ -521,8 +521,71 @@ def performance_report(
     return PerformanceReport(model_id=model_version.model_id, segment=segment, overall=overall, series=series)
 
 
+@dataclass
+class FairnessReport:
+    """Fairness of the decisions made in [start, end), per protected attribute of the version."""
+
+    model_id: str
+    start: date
+    end: date
+    decided: int  # records with a decision in the window
+    attributes: list[fairness.AttributeFairness]
+
+    @property
+    def outcomes(self) -> int:
+        return max((sum(g.counts.outcomes for g in a.groups) for a in self.attributes), default=0)
+
+
+_FAIRNESS_SQL = (
+    "SELECT p.key, p.value, count(*), count(*) FILTER (WHERE r.decision = 'approve'), "
+    "count(r.outcome), count(*) FILTER (WHERE r.outcome), "
+    "count(*) FILTER (WHERE r.outcome AND r.decision <> 'approve'), "
+    "count(*) FILTER (WHERE NOT r.outcome AND r.decision <> 'approve') "
+    "FROM records_record r CROSS JOIN LATERAL jsonb_each_text(r.protected) AS p(key, value) "
+    "WHERE r.model_version_id = %(v)s AND r.timestamp >= %(start)s::timestamp AT TIME ZONE 'UTC' "
+    "AND r.timestamp < %(end)s::timestamp AT TIME ZONE 'UTC' AND r.decision <> '' "
+    "AND p.key = ANY(%(names)s) GROUP BY 1, 2"
+)
+
+
+def fairness_report(*, model_version: ModelVersion, start: date, end: date) -> FairnessReport:
+    """Approval rates, adverse impact ratios and TPR/FPR gaps per protected attribute of the
+    version, over its records decided in [start, end) that carry the attribute."""
+    names = [spec["name"] for spec in model_version.protected_schema]
+    params: dict[str, Any] = {"v": model_version.pk, "start": start, "end": end, "names": names}
+    counts: dict[str, dict[str, fairness.GroupCounts]] = {name: {} for name in names}
+    with connection.cursor() as cursor:
+        cursor.execute(_FAIRNESS_SQL, params)
+        for key, value, *numbers in cursor.fetchall():
+            counts[key][value] = fairness.GroupCounts(*(int(n) for n in numbers))
+        cursor.execute(
+            "SELECT count(*) FROM records_record r WHERE r.model_version_id = %(v)s AND r.decision <> '' "
+            "AND r.timestamp >= %(start)s::timestamp AT TIME ZONE 'UTC' "
+            "AND r.timestamp < %(end)s::timestamp AT TIME ZONE 'UTC'",
+            params,
+        )
+        decided = int(cursor.fetchone()[0])
+    return FairnessReport(
+        model_id=model_version.model_id,
+        start=start,
+        end=end,
+        decided=decided,
+        attributes=fairness.fairness_from_counts(counts),
+    )
+
+
 # Metrics where a lower value is worse (the others breach upwards).
-LOWER_IS_WORSE = frozenset({"auc"})
+LOWER_IS_WORSE = frozenset({"auc", "adverse_impact"})
+FAIRNESS_METRICS = frozenset({"adverse_impact", "tpr_gap", "fpr_gap"})
+
+
+def _fairness_metric(metric: str, report: FairnessReport) -> tuple[float, int]:
+    """The worst attribute's value of a fairness metric, and the records (or outcomes) behind it."""
+    if metric == "adverse_impact":
+        worst = fairness.worst_ratio(report.attributes)
+        return (worst.adverse_impact_ratio if worst else float("nan")), report.decided
+    values = [getattr(a, metric) for a in report.attributes if getattr(a, metric) == getattr(a, metric)]
+    return (max(values) if values else float("nan")), report.outcomes
 
 
 @dataclass(frozen=True)
@@ -544,8 +607,13 @@ def alert_metric(
     """The value a rule's metric takes over [start, end). ``reports`` keeps the drift and
     performance reports across calls, so the rules sharing a window compute it once."""
     reports = {} if reports is None else reports
-    if metric in ("auc", "ece"):
-        key: tuple[Any, ...] = ("performance", model_version.pk, start, end)
+    if metric in FAIRNESS_METRICS:
+        key: tuple[Any, ...] = ("fairness", model_version.pk, start, end)
+        if key not in reports:
+            reports[key] = fairness_report(model_version=model_version, start=start, end=end)
+        value, n = _fairness_metric(metric, reports[key])
+    elif metric in ("auc", "ece"):
+        key = ("performance", model_version.pk, start, end)
         if key not in reports:
             reports[key] = performance_report(
                 model_version=model_version, start=start, end=end, step=(end - start).days

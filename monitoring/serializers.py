@@ -104,8 +104,8 @@ class AlertListParamsSerializer(serializers.Serializer[dict[str, Any]]):
 # --- Responses ------------------------------------------------------------------------------
 
 
-def _number() -> serializers.FloatField:
-    return serializers.FloatField(allow_null=True, help_text="null when undefined (no records, or one class only)")
+def _number(help_text: str = "null when undefined (no records, or one class only)") -> serializers.FloatField:
+    return serializers.FloatField(allow_null=True, help_text=help_text)
 
 
 class ComparisonSerializer(serializers.Serializer[dict[str, Any]]):
@@ -275,3 +275,67 @@ class OverviewSerializer(serializers.Serializer[dict[str, Any]]):
     start = serializers.DateField()
     end = serializers.DateField()
     models = ModelStatusSerializer(many=True)
+
+
+class FairnessParamsSerializer(serializers.Serializer[dict[str, Any]]):
+    """[start, end) in UTC days; ``end`` defaults to tomorrow, ``start`` to 30 days before."""
+
+    start = BoundedDateField(required=False)
+    end = BoundedDateField(required=False, help_text="Exclusive")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        end = attrs.get("end") or timezone.now().date() + timedelta(days=1)
+        start = attrs.get("start") or max(EARLIEST_DAY, end - timedelta(days=30))
+        if start >= end:
+            raise serializers.ValidationError({"end": "Must be later than start."})
+        if (end - start).days > MAX_WINDOW_DAYS:
+            raise serializers.ValidationError({"start": f"The window is at most {MAX_WINDOW_DAYS} days."})
+        attrs.update(start=start, end=end)
+        return attrs
+
+
+class GroupFairnessSerializer(serializers.Serializer[dict[str, Any]]):
+    value = serializers.CharField(help_text="The group: the attribute's value (booleans as true/false)")
+    records = serializers.IntegerField(help_text="Decided records in the window")
+    approved = serializers.IntegerField()
+    approval_rate = _number()
+    ratio = _number(help_text="Approval rate over the most favoured group's (adverse impact ratio)")
+    ratio_low = _number(help_text="95 % Katz log interval")
+    ratio_high = _number()
+    outcomes = serializers.IntegerField()
+    positives = serializers.IntegerField(help_text="Outcomes where the risk happened")
+    tpr = _number(help_text="Positive outcomes not approved, over positive outcomes")
+    fpr = _number(help_text="Negative outcomes not approved, over negative outcomes")
+    judged = serializers.BooleanField(help_text="Enough records (30) to count in the ratio")
+
+
+class AttributeFairnessSerializer(serializers.Serializer[dict[str, Any]]):
+    attribute = serializers.CharField()
+    status = serializers.ChoiceField(choices=["ok", "warning", "too_few"], help_text="warning: below four fifths")
+    reference = serializers.CharField(allow_null=True, help_text="The most favoured group")
+    worst = serializers.CharField(allow_null=True)
+    adverse_impact_ratio = _number()
+    air_low = _number()
+    air_high = _number()
+    tpr_gap = _number(help_text="Largest minus smallest TPR, groups with 20 positive outcomes or more")
+    fpr_gap = _number(help_text="Largest minus smallest FPR, groups with 20 negative outcomes or more")
+    groups = GroupFairnessSerializer(many=True)
+
+
+class FairnessReportSerializer(serializers.Serializer[dict[str, Any]]):
+    model_id = serializers.CharField()
+    start = serializers.DateField()
+    end = serializers.DateField()
+    decided = serializers.IntegerField()
+    attributes = AttributeFairnessSerializer(many=True)
+
+
+def fairness_body(report: Any) -> dict[str, Any]:
+    """A FairnessReport as the serializer's data (each group's counts flattened, statuses added)."""
+    attributes = []
+    for attribute in report.attributes:
+        groups = [{**plain(g), **plain(g.counts)} for g in attribute.groups]
+        for group in groups:
+            group.pop("counts")
+        attributes.append({**plain(attribute), "status": attribute.status, "groups": groups})
+    return {**plain(report), "attributes": attributes}

@@ -35,6 +35,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from monitoring import stats
 from monitoring.binning import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL, bins_sql
+from monitoring.fairness import FOUR_FIFTHS
 from monitoring.models import (
     Alert,
     AlertRule,
@@ -59,6 +60,10 @@ from records.prediction import prediction_create
 from records.services import record_set_outcomes
 
 SAFETY_SECONDS = 2
+# Fairness rules' defaults (docs/decisions.md): the four-fifths rule warns; gaps in points of rate.
+FAIRNESS_CRITICAL = 0.7
+FAIRNESS_MIN_RECORDS = 200
+GAP_WARNING, GAP_CRITICAL = 0.1, 0.2
 _DAY = DAY_SQL
 
 
@@ -315,6 +320,9 @@ def alert_rules_ensure(*, model_version: ModelVersion) -> list[AlertRule]:
         "label_psi": (stats.PSI_WARNING, stats.PSI_CRITICAL, stats.MIN_RECORDS),
         "auc": (round(holdout_auc - 0.05, 3), round(holdout_auc - 0.10, 3), stats.MIN_OUTCOMES),
         "ece": (0.05, 0.10, stats.MIN_OUTCOMES),
+        "adverse_impact": (FOUR_FIFTHS, FAIRNESS_CRITICAL, FAIRNESS_MIN_RECORDS),
+        "tpr_gap": (GAP_WARNING, GAP_CRITICAL, stats.MIN_OUTCOMES),
+        "fpr_gap": (GAP_WARNING, GAP_CRITICAL, stats.MIN_OUTCOMES),
     }
     for metric, (warning, critical, minimum) in defaults.items():
         AlertRule.objects.get_or_create(
@@ -605,25 +613,35 @@ class HistorySummary:
     outcomes: int
 
 
-def _history_rows(rng: np.random.Generator, pool: list[dict[str, Any]], n: int, shifted: bool) -> list[dict[str, Any]]:
-    rows = [dict(pool[i]) for i in rng.integers(0, len(pool), n)]
+def _history_rows(
+    rng: np.random.Generator, pool: list[tuple[dict[str, Any], dict[str, Any]]], n: int, shifted: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``n`` applicants drawn from the pool: their features and their protected attributes."""
+    picked = [pool[i] for i in rng.integers(0, len(pool), n)]
+    rows = [dict(features) for features, _ in picked]
     if shifted:
         for row in rows:
             row["duration_in_month"] = min(72, round(row["duration_in_month"] * 1.5))
             row["credit_amount"] = row["credit_amount"] * 2
-    return rows
+    return rows, [dict(protected) for _, protected in picked]
 
 
 def _history_day(
-    model: Any, pool: list[dict[str, Any]], day: date, shifted: bool, per_day: int, seed: int, request_id: str
+    model: Any,
+    pool: list[tuple[dict[str, Any], dict[str, Any]]],
+    day: date,
+    shifted: bool,
+    per_day: int,
+    seed: int,
+    request_id: str,
 ) -> tuple[int, int]:
     """One day of demo traffic through the predict path; outcomes drawn from each score, known 30
     to 60 days after the prediction (only those already due are set)."""
     rng = np.random.default_rng([seed, day.toordinal()])
-    rows = _history_rows(rng, pool, per_day, shifted)
+    rows, protected = _history_rows(rng, pool, per_day, shifted)
     start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
     times = sorted(start + timedelta(seconds=float(s)) for s in rng.uniform(0, 86_400, per_day))
-    records = prediction_create(model=model, items=rows, request_id=request_id, timestamps=times)
+    records = prediction_create(model=model, items=rows, protected=protected, request_id=request_id, timestamps=times)
     now = timezone.now()
     due = []
     for record in records:
@@ -642,7 +660,9 @@ def demo_history_seed(*, days: int = 90, per_day: int = 200, seed: int = 2026, p
 
     model = loaded_model_get(name=DEMO_MODEL_NAME)
     frame = read_training_csv(Path(settings.BASE_DIR) / "data" / "german_credit.csv")
-    pool = [decode_row(model.schema, row) for row in encode_frame(frame.drop(columns=["creditability"]), model.schema)]
+    features = [decode_row(model.schema, row) for row in encode_frame(frame, model.schema)]
+    groups = [decode_row(model.protected, row) for row in encode_frame(frame, model.protected)]
+    pool = list(zip(features, groups, strict=True))
     seeded = set(
         Record.objects.filter(request_id__startswith=HISTORY_PREFIX).values_list("request_id", flat=True).distinct()
     )

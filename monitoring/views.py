@@ -22,6 +22,7 @@ from monitoring.models import Alert, Delivery, Webhook
 from predictions.selectors import ModelNotFound
 
 STATUS_COLOUR = {"stable": "emerald", "warning": "amber", "critical": "rose", "too_few": "slate"}
+FAIRNESS_COLOUR = {"ok": "emerald", "warning": "amber", "too_few": "slate"}
 
 
 def _alerts(model_name: str | None = None) -> list[Alert]:
@@ -95,9 +96,15 @@ def _model_context(version: Any, form: WindowForm, segment: Any, query: str) -> 
     performance = selectors.performance_report(
         model_version=version, start=end - timedelta(days=90), end=end, step=7, segment=segment
     )
+    fairness = selectors.fairness_report(model_version=version, start=start, end=end)
     return {
         "version": version,
         "form": form,
+        "fairness": fairness,
+        "fairness_charts": [
+            {"attribute": a, "chart": charts.fairness_bars(a), "colour": FAIRNESS_COLOUR[a.status]}
+            for a in fairness.attributes
+        ],
         "days": getattr(form, "cleaned_data", {}).get("days", DEFAULT_DAYS),
         "query": query,
         "start": start,

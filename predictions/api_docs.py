@@ -19,7 +19,6 @@ EXAMPLE_FEATURES = {
     "savings_account_and_bonds": "unknown/ no savings account",
     "present_employment_since": "... >= 7 years",
     "installment_rate_in_percentage_of_disposable_income": 4,
-    "personal_status_and_sex": "male : divorced/separated",
     "other_debtors_or_guarantors": "none",
     "present_residence_since": 4,
     "property": "real estate",
@@ -30,7 +29,14 @@ EXAMPLE_FEATURES = {
     "job": "skilled employee / official",
     "number_of_people_being_liable_to_provide_maintenance_for": 1,
     "telephone": "yes, registered under the customers name",
-    "foreign_worker": True,
+}
+# The same applicant's protected attributes: recorded for fairness monitoring, never scored.
+EXAMPLE_PROTECTED = {"personal_status_and_sex": "male : divorced/separated", "foreign_worker": True}
+SUBJECT_ID = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 128,
+    "description": "The applicant's stable key: a canary sends the same applicant to the same version.",
 }
 
 
@@ -80,7 +86,16 @@ def _version_bodies(components: _Components, version: Any, nearest: dict[str, An
             "description": f"The features of {version.model_id}.",
         },
     )
-    item = components.add(f"BatchItem{stem}", _closed({"features": features}, ["features"], ""))
+    protected = components.add(
+        f"Protected{stem}",
+        {
+            **feature_json_schema(schema_from_dicts(version.protected_schema)),
+            "description": f"The protected attributes of {version.model_id}: optional, stored for fairness "
+            "monitoring, never used for the score.",
+        },
+    )
+    given = {"features": features, "protected": protected, "subject_id": SUBJECT_ID}
+    item = components.add(f"BatchItem{stem}", _closed(given, ["features"], ""))
     items = {"type": "array", "minItems": 1, "maxItems": settings.PREDICT_BATCH_MAX, "items": item}
     ways = [("model_id", version.model_id, f"ModelId{stem}")]
     if version.is_production:
@@ -93,9 +108,7 @@ def _version_bodies(components: _Components, version: Any, nearest: dict[str, An
             else f"By{choice_name.removeprefix('ModelName')}"
         )
         choice = components.add(choice_name, {"type": "string", "enum": [value], "description": f"{key} {value}"})
-        out["single"].append(
-            components.add(f"Predict{by}", _closed({key: choice, "features": features}, [key, "features"], ""))
-        )
+        out["single"].append(components.add(f"Predict{by}", _closed({key: choice, **given}, [key, "features"], "")))
         out["batch"].append(
             components.add(f"PredictBatch{by}", _closed({key: choice, "items": items}, [key, "items"], ""))
         )

@@ -6,28 +6,49 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.errors import ApplicationError
-from predictions.ml.features import validate_features
+from predictions.ml.features import validate_features, validate_protected
 from predictions.ml.scoring import Prediction
 from predictions.selectors import LoadedModel
 
 
 class FeatureValidationError(ApplicationError):
-    """Per-field problems with one input (``errors``) or with items of a batch (``item_errors``);
-    ``fields`` names each as ``features.<name>`` or ``items[<i>].features.<name>``."""
+    """Per-field problems with one input (``errors``, and ``protected`` for its protected
+    attributes) or with items of a batch (``item_errors``, ``item_protected``, by index); ``fields``
+    names each as ``features.<name>``, ``protected.<name>`` or ``items[<i>].features.<name>``."""
 
     code = "invalid_features"
 
     def __init__(
-        self, errors: dict[str, str] | None = None, item_errors: dict[int, dict[str, str]] | None = None
+        self,
+        errors: dict[str, str] | None = None,
+        item_errors: dict[int, dict[str, str]] | None = None,
+        protected: dict[str, str] | None = None,
+        item_protected: dict[int, dict[str, str]] | None = None,
     ) -> None:
         self.errors = errors or {}
         self.item_errors = item_errors or {}
+        self.protected = protected or {}
+        self.item_protected = item_protected or {}
         fields = {f"features.{name}": message for name, message in self.errors.items()}
-        for index, problems in sorted(self.item_errors.items()):
+        fields.update({f"protected.{name}": message for name, message in self.protected.items()})
+        for index in sorted({*self.item_errors, *self.item_protected}):
+            problems = self.item_errors.get(index, {})
             fields.update({f"items[{index}].features.{name}": message for name, message in problems.items()})
-        noun = "feature" if self.errors else "item"
-        count = len(self.errors) or len(self.item_errors)
+            hidden = self.item_protected.get(index, {})
+            fields.update({f"items[{index}].protected.{name}": message for name, message in hidden.items()})
+        single = bool(self.errors or self.protected)
+        noun = "input" if single and self.protected else ("feature" if single else "item")
+        count = len(self.errors) + len(self.protected) if single else len({*self.item_errors, *self.item_protected})
         super().__init__(f"{count} invalid {noun}{'s' if count != 1 else ''}; nothing was stored.", fields=fields)
+
+    def item(self, index: int) -> FeatureValidationError:
+        """The errors of one item of a batch, named as for a single input."""
+        return FeatureValidationError(
+            errors=self.item_errors.get(index, self.errors), protected=self.item_protected.get(index, self.protected)
+        )
+
+
+PROTECTED_IN_FEATURES = "A protected attribute: send it in 'protected'; it is never used for the score."
 
 
 def inference_validate(*, model: LoadedModel, features: Any) -> dict[str, Any]:
@@ -45,19 +66,33 @@ def inference_read_as(*, model: LoadedModel, row: dict[str, Any]) -> dict[str, A
     return result.values if result.ok else None
 
 
-def inference_validate_many(*, model: LoadedModel, items: Sequence[Any]) -> list[dict[str, Any]]:
-    """Validate every item; report all bad items (by index) at once."""
+def inference_validate_many(
+    *, model: LoadedModel, items: Sequence[Any], protected: Sequence[Any] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Validate every item's features and protected attributes; report all bad items (by index)
+    at once. Returns the rows and each item's protected attributes ({} when none was given)."""
     rows: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
     item_errors: dict[int, dict[str, str]] = {}
+    item_protected: dict[int, dict[str, str]] = {}
+    hidden = model.protected_names
     for index, features in enumerate(items):
         result = validate_features(model.schema, features)
         if result.ok:
             rows.append(result.values)
         else:
-            item_errors[index] = result.errors
-    if item_errors:
-        raise FeatureValidationError(item_errors=item_errors)
-    return rows
+            item_errors[index] = {
+                name: PROTECTED_IN_FEATURES if name in hidden and message == "Unknown feature." else message
+                for name, message in result.errors.items()
+            }
+        given = validate_protected(model.protected, protected[index] if protected is not None else None)
+        if given.ok:
+            groups.append(given.values)
+        else:
+            item_protected[index] = given.errors
+    if item_errors or item_protected:
+        raise FeatureValidationError(item_errors=item_errors, item_protected=item_protected)
+    return rows, groups
 
 
 def inference_predict(*, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> list[Prediction]:

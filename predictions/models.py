@@ -37,6 +37,15 @@ class ModelVersion(models.Model):
     target = models.CharField(max_length=128, blank=True)
     positive_class = models.CharField(max_length=128, blank=True)
     label_bands = models.JSONField(default=default_label_bands)
+    # {"refer_at", "decline_at"} (predictions.ml.decisions); {} on versions registered before
+    # decisions: their label bands give the cut-offs.
+    decision_policy = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
+    # The adverse-action reasons, [{code, sentence, features}], complete (one per feature at least);
+    # [] on versions registered before reasons: one per feature, from the descriptions.
+    reason_table = models.JSONField(default=list, blank=True, db_default=models.Value([], models.JSONField()))
+    # Protected attributes: columns kept out of the model, whose values (feature-schema entries)
+    # requests may send for fairness monitoring.
+    protected_schema = models.JSONField(default=list, blank=True, db_default=models.Value([], models.JSONField()))
     metrics = models.JSONField(default=dict, blank=True)
     # What monitoring compares live records with (predictions.ml.reference); {} until computed.
     reference_profile = models.JSONField(default=dict, blank=True)

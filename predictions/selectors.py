@@ -1,6 +1,7 @@
 """Registry reads, and the per-process cache of loaded (verified, compiled) models.
 
-Artifacts are immutable, so a loaded model is cached by primary key for the life of the process.
+Artifacts are immutable, so a loaded model is cached by primary key for the life of the process
+(reloaded only if its decision policy, which may be set when it is promoted, is no longer the stored one).
 Which version is in production can change at any time (promotion, rollback, from any process), so
 that answer is cached for at most ``MODEL_REFRESH_SECONDS`` (default 2 s): a promotion reaches every
 worker within that time, with no restart and no cross-process signalling.
@@ -12,9 +13,9 @@ import hashlib
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -46,11 +47,17 @@ class LoadedModel:
     embedder: str
     schema: list[FeatureSpec]
     scorer: ScoringModel
+    protected: list[FeatureSpec] = field(default_factory=list)
+    decision_policy: dict[str, Any] = field(default_factory=dict)  # as stored: {} means from the bands
     _tabular: TabularEmbedder | None = None
 
     @cached_property
     def feature_names(self) -> frozenset[str]:
         return frozenset(spec.name for spec in self.schema)
+
+    @cached_property
+    def protected_names(self) -> frozenset[str]:
+        return frozenset(spec.name for spec in self.protected)
 
     def tabular_embedder(self) -> TabularEmbedder:
         if self._tabular is None:
@@ -103,6 +110,10 @@ class _Resolved:
     challenger: int | None
     mode: str
     percent: float
+    # the versions' stored decision policies: the one thing about a version that can change (a
+    # policy set at promotion), so a loaded model with another one is reloaded
+    champion_policy: dict[str, Any] = field(default_factory=dict)
+    challenger_policy: dict[str, Any] = field(default_factory=dict)
 
 
 _lock = threading.Lock()
@@ -149,18 +160,27 @@ def model_version_get_production(*, name: str) -> ModelVersion:
     return found
 
 
-def _load(pk: int) -> LoadedModel:
+def _load(pk: int, decision_policy: dict[str, Any] | None = None) -> LoadedModel:
+    """The loaded version ``pk``; reloaded if its stored decision policy is not ``decision_policy``."""
     with _lock:
         cached = _loaded.get(pk)
-    if cached is not None:
+    if cached is not None and (decision_policy is None or cached.decision_policy == decision_policy):
         return cached
     from predictions.ml.artifacts import load_artifact
+    from predictions.ml.decisions import policy_get, reason_table_from_dicts
     from predictions.ml.features import schema_from_dicts
     from predictions.ml.scoring import ScoringModel
 
     row = ModelVersion.objects.get(pk=pk)
     schema = schema_from_dicts(row.feature_schema)
     artifact = load_artifact(bytes(row.artifact), expected_sha256=row.artifact_sha256)
+    scorer = ScoringModel(
+        schema=schema,
+        label_bands=row.label_bands,
+        artifact=artifact,
+        policy=policy_get(row.decision_policy, row.label_bands),
+        reasons=reason_table_from_dicts(row.reason_table) or None,
+    )
     loaded = LoadedModel(
         pk=row.pk,
         name=row.name,
@@ -168,10 +188,16 @@ def _load(pk: int) -> LoadedModel:
         model_id=row.model_id,
         embedder=row.embedder,
         schema=schema,
-        scorer=ScoringModel(schema=schema, label_bands=row.label_bands, artifact=artifact),
+        scorer=scorer,
+        protected=schema_from_dicts(row.protected_schema),
+        decision_policy=dict(row.decision_policy),
     )
     with _lock:
-        return _loaded.setdefault(pk, loaded)
+        current = _loaded.get(pk)
+        if current is not None and current.decision_policy == loaded.decision_policy:
+            return current
+        _loaded[pk] = loaded
+        return loaded
 
 
 def loaded_model_get(*, name: str | None = None, model_id: str | None = None) -> LoadedModel:
@@ -180,11 +206,24 @@ def loaded_model_get(*, name: str | None = None, model_id: str | None = None) ->
 
 
 def _resolve(name: str) -> _Resolved:
-    pk = model_version_get_production(name=name).pk
-    release = Release.objects.filter(name=name).values("challenger_id", "mode", "percent").first()
+    champion = model_version_get_production(name=name)
+    pk, policy = champion.pk, champion.decision_policy
+    release = (
+        Release.objects.filter(name=name)
+        .values("challenger_id", "mode", "percent", "challenger__decision_policy")
+        .first()
+    )
     if release is None or release["challenger_id"] is None:
-        return _Resolved(time.monotonic(), pk, None, Release.Mode.NONE, 0.0)
-    return _Resolved(time.monotonic(), pk, release["challenger_id"], release["mode"], float(release["percent"]))
+        return _Resolved(time.monotonic(), pk, None, Release.Mode.NONE, 0.0, policy)
+    return _Resolved(
+        time.monotonic(),
+        pk,
+        release["challenger_id"],
+        release["mode"],
+        float(release["percent"]),
+        policy,
+        release["challenger__decision_policy"],
+    )
 
 
 def loaded_route_get(*, name: str | None = None, model_id: str | None = None) -> LoadedRoute:
@@ -192,7 +231,8 @@ def loaded_route_get(*, name: str | None = None, model_id: str | None = None) ->
     promotion or a release change reaches every worker in that time, with no restart), or the
     pinned version ``model_id``."""
     if model_id:
-        return LoadedRoute(champion=_load(model_version_get(model_id=model_id).pk), pinned=True)
+        row = model_version_get(model_id=model_id)
+        return LoadedRoute(champion=_load(row.pk, row.decision_policy), pinned=True)
     if not name:
         raise ModelNotFound("name a model or a model_id")
     refresh = float(getattr(settings, "MODEL_REFRESH_SECONDS", 2.0))
@@ -202,9 +242,12 @@ def loaded_route_get(*, name: str | None = None, model_id: str | None = None) ->
         resolved = _resolve(name)
         with _lock:
             _routes[name] = resolved
-    challenger = _load(resolved.challenger) if resolved.challenger is not None else None
+    challenger = _load(resolved.challenger, resolved.challenger_policy) if resolved.challenger is not None else None
     return LoadedRoute(
-        champion=_load(resolved.champion), challenger=challenger, mode=resolved.mode, percent=resolved.percent
+        champion=_load(resolved.champion, resolved.champion_policy),
+        challenger=challenger,
+        mode=resolved.mode,
+        percent=resolved.percent,
     )
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from core.api.serializers import StrictSerializer
+from core.api.serializers import StrictCharField, StrictSerializer
 from predictions.models import ModelVersion
 
 
@@ -18,9 +18,33 @@ class FeatureSchemaField(serializers.JSONField):
         return schema_to_dicts(schema_from_dicts(value or []))
 
 
+class DecisionPolicySerializer(serializers.Serializer[dict[str, Any]]):
+    refer_at = serializers.FloatField(help_text="Scores from here are referred to a person")
+    decline_at = serializers.FloatField(help_text="Scores from here are declined (at refer_at: no referral band)")
+
+
+class EffectivePolicyField(serializers.JSONField):
+    """The version's decision policy: the stored one, or for an older version the one its label
+    bands give (what it decides with)."""
+
+    def get_attribute(self, instance: ModelVersion) -> Any:
+        return instance
+
+    def to_representation(self, value: Any) -> Any:
+        from predictions.ml.decisions import policy_get
+
+        return policy_get(value.decision_policy, value.label_bands).to_dict()
+
+
+def _policy_field() -> EffectivePolicyField:
+    return EffectivePolicyField(read_only=True, help_text="approve below refer_at; decline from decline_at")
+
+
 class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
     model_id = serializers.CharField(read_only=True)
     feature_schema = FeatureSchemaField(read_only=True)
+    protected_schema = FeatureSchemaField(read_only=True)
+    decision_policy = _policy_field()
     created_by: serializers.SlugRelatedField[ModelVersion] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
@@ -37,7 +61,10 @@ class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
             "target",
             "positive_class",
             "feature_schema",
+            "protected_schema",
             "label_bands",
+            "decision_policy",
+            "reason_table",
             "metrics",
             "training_sha256",
             "training_rows",
@@ -55,6 +82,10 @@ class ModelMetadataSerializer(serializers.ModelSerializer[ModelVersion]):
 
     model_id = serializers.CharField(read_only=True)
     feature_schema = FeatureSchemaField(read_only=True)
+    protected_schema = FeatureSchemaField(
+        read_only=True, help_text="Protected attributes a request may send under 'protected'; never scored"
+    )
+    decision_policy = _policy_field()
 
     class Meta:
         model = ModelVersion
@@ -67,7 +98,10 @@ class ModelMetadataSerializer(serializers.ModelSerializer[ModelVersion]):
             "target",
             "positive_class",
             "feature_schema",
+            "protected_schema",
             "label_bands",
+            "decision_policy",
+            "reason_table",
             "metrics",
             "promoted_at",
         ]
@@ -94,9 +128,16 @@ class ModelChoiceSerializer(StrictSerializer):
         return attrs
 
 
+PROTECTED_HELP = (
+    "Protected attribute -> value, as in the model's protected_schema (optional): stored with the record for "
+    "fairness monitoring, never used for the score, the embedding or similar cases"
+)
+
+
 class PredictRequestSerializer(ModelChoiceSerializer):
     features = serializers.DictField(help_text="Feature name -> value, as in the model's feature_schema")
-    subject_id = serializers.CharField(
+    protected = serializers.DictField(required=False, help_text=PROTECTED_HELP)
+    subject_id = StrictCharField(
         required=False,
         allow_blank=False,
         max_length=128,
@@ -107,7 +148,8 @@ class PredictRequestSerializer(ModelChoiceSerializer):
 
 class BatchItemSerializer(StrictSerializer):
     features = serializers.DictField()
-    subject_id = serializers.CharField(
+    protected = serializers.DictField(required=False, help_text=PROTECTED_HELP)
+    subject_id = StrictCharField(
         required=False,
         allow_blank=False,
         max_length=128,
@@ -135,6 +177,17 @@ class DriverSerializer(serializers.Serializer[dict[str, Any]]):
     contribution = serializers.FloatField(help_text="Log-odds contribution (exact SHAP value)")
 
 
+class ReasonSerializer(serializers.Serializer[dict[str, Any]]):
+    code = serializers.CharField(help_text="The reason's code in the model's reason_table")
+    sentence = serializers.CharField(help_text="The principal reason, in words an applicant can read")
+    features = serializers.ListField(child=serializers.CharField(), help_text="The features it sums")
+    contribution = serializers.FloatField(help_text="How much they raised the log-odds of risk, together")
+
+
+DECISION_HELP = "approve, refer (to a person) or decline, by the version's decision_policy"
+REASONS_HELP = "For a refer or decline: up to four principal reasons, the largest risk-raising first; [] on approve"
+
+
 class PredictionSerializer(serializers.Serializer[dict[str, Any]]):
     record_id = serializers.UUIDField()
     model_id = serializers.CharField()
@@ -142,6 +195,8 @@ class PredictionSerializer(serializers.Serializer[dict[str, Any]]):
     risk_label = serializers.CharField()
     base_log_odds = serializers.FloatField()
     drivers = DriverSerializer(many=True, help_text="Sorted by |contribution|; base + sum = model log-odds")
+    decision = serializers.ChoiceField(choices=["approve", "refer", "decline"], help_text=DECISION_HELP)
+    reasons = ReasonSerializer(many=True, help_text=REASONS_HELP)
     served_by = serializers.ChoiceField(
         choices=["champion", "canary", "pinned"],
         help_text="Why this version served: the name's champion, its canary challenger, or the model_id asked for",

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 # models, so that every other manage.py command and the admin start in a fraction of the time.
 
 DEMO_MODEL_NAME = "credit"
+# The demo data's prohibited bases (sex and marital status, national origin): kept out of the demo
+# model and recorded for fairness monitoring. Age stays a feature: docs/decisions.md says why.
+DEMO_PROTECTED = ["personal_status_and_sex", "foreign_worker"]
 
 
 class RegistryError(ApplicationError):
@@ -63,22 +66,18 @@ def model_version_register(
     name: str,
     embedder: str = ModelVersion.Embedder.TABULAR,
     label_bands: list[dict[str, Any]] | None = None,
+    decision_policy: dict[str, Any] | None = None,
+    reasons: Any = None,
     notes: str = "",
     created_by: Principal | None = None,
 ) -> ModelVersion:
-    """Store a trained model as the next version of ``name`` (status staging)."""
-    from predictions.ml.artifacts import dump_artifact, sha256_hex
-    from predictions.ml.features import schema_to_dicts
+    """Store a trained model as the next version of ``name`` (status staging), with its decision
+    policy (default: from the label bands) and its complete reason table (``reasons``: the given
+    families, checked; every other feature gets one from its description). Raises PolicyError."""
     from predictions.ml.scoring import check_label_bands
 
-    artifact = dump_artifact(
-        pipeline=trained.pipeline,
-        background=trained.background,
-        background_mean=trained.background_mean,
-        algorithm=trained.algorithm,
-    )
     bands = check_label_bands(label_bands or default_label_bands())
-    profile = _trained_profile(trained, bands)
+    fields = _trained_fields(trained, bands, decision_policy, reasons)
     with transaction.atomic():
         # serialise version numbering per name across processes
         with transaction.get_connection().cursor() as cursor:
@@ -88,22 +87,45 @@ def model_version_register(
             name=name,
             version=latest + 1,
             status=ModelVersion.Status.STAGING,
-            algorithm=trained.algorithm,
             embedder=embedder,
-            feature_schema=schema_to_dicts(trained.schema),
-            target=trained.target,
-            positive_class=trained.positive_class,
             label_bands=bands,
-            metrics=trained.metrics,
-            reference_profile=profile,
-            training_sha256=trained.training_sha256,
-            training_rows=trained.training_rows,
-            holdout=_holdout(trained),
-            artifact=artifact,
-            artifact_sha256=sha256_hex(artifact),
             created_by=user_or_none(created_by),
             notes=notes,
+            **fields,
         )
+
+
+def _trained_fields(
+    trained: TrainedModel, bands: list[dict[str, Any]], decision_policy: dict[str, Any] | None, reasons: Any
+) -> dict[str, Any]:
+    """A trained model's registry columns: its artifact, schemas, policy, reasons, metrics, profile."""
+    from predictions.ml.artifacts import dump_artifact, sha256_hex
+    from predictions.ml.decisions import policy_get, reason_table_build
+    from predictions.ml.features import schema_to_dicts
+
+    artifact = dump_artifact(
+        pipeline=trained.pipeline,
+        background=trained.background,
+        background_mean=trained.background_mean,
+        algorithm=trained.algorithm,
+    )
+    table = reason_table_build(trained.schema, reasons, protected=[spec.name for spec in trained.protected])
+    return {
+        "algorithm": trained.algorithm,
+        "feature_schema": schema_to_dicts(trained.schema),
+        "protected_schema": schema_to_dicts(trained.protected),
+        "target": trained.target,
+        "positive_class": trained.positive_class,
+        "decision_policy": policy_get(decision_policy, bands).to_dict(),
+        "reason_table": [family.to_dict() for family in table],
+        "metrics": trained.metrics,
+        "reference_profile": _trained_profile(trained, bands),
+        "training_sha256": trained.training_sha256,
+        "training_rows": trained.training_rows,
+        "holdout": _holdout(trained),
+        "artifact": artifact,
+        "artifact_sha256": sha256_hex(artifact),
+    }
 
 
 def model_version_train(
@@ -114,12 +136,16 @@ def model_version_train(
     name: str,
     algorithm: str = "logistic",
     exclude: list[str] | None = None,
+    protected: list[str] | None = None,
     descriptions: dict[str, str] | None = None,
+    reasons: Any = None,
+    decision_policy: dict[str, Any] | None = None,
     embedder: str = ModelVersion.Embedder.TABULAR,
     promote: bool = False,
     created_by: Principal | None = None,
 ) -> ModelVersion:
-    """Train from a CSV and register (and optionally promote) the result. Raises TrainingError."""
+    """Train from a CSV (``protected`` columns kept out of the model) and register (and optionally
+    promote) the result. Raises TrainingError or PolicyError."""
     from predictions.ml.training import file_sha256, read_training_csv, train
 
     frame = read_training_csv(csv_path)
@@ -129,10 +155,18 @@ def model_version_train(
         positive=positive,
         algorithm=algorithm,
         exclude=exclude or [],
+        protected=protected or [],
         descriptions=descriptions,
         training_sha256=file_sha256(csv_path),
     )
-    version = model_version_register(trained=trained, name=name, embedder=embedder, created_by=created_by)
+    version = model_version_register(
+        trained=trained,
+        name=name,
+        embedder=embedder,
+        decision_policy=decision_policy,
+        reasons=reasons,
+        created_by=created_by,
+    )
     if promote:
         version = model_version_promote(model_version=version, user=created_by)
     return version
@@ -227,11 +261,12 @@ def demo_model_ensure(
         if outdated and existing.training_sha256 == _sha256(csv_path):
             existing = model_version_profile_from_csv(model_version=existing, csv_path=csv_path)
         return existing, False
-    from predictions.ml.training import TrainingError, file_sha256
+    from predictions.ml.training import file_sha256
 
     digest = file_sha256(csv_path)
     same_data = (
         ModelVersion.objects.filter(name=DEMO_MODEL_NAME, training_sha256=digest, algorithm="logistic")
+        .exclude(protected_schema=[])
         .order_by("version")
         .first()
     )
@@ -239,6 +274,7 @@ def demo_model_ensure(
         return model_version_promote(model_version=same_data), False
     descriptions_path = descriptions_path or csv_path.with_name("german_credit.descriptions.json")
     descriptions = json.loads(descriptions_path.read_text()) if descriptions_path.exists() else None
+    reasons_path = csv_path.with_name("german_credit.reasons.json")
     try:
         version = model_version_train(
             csv_path=csv_path,
@@ -246,9 +282,11 @@ def demo_model_ensure(
             positive="bad",
             name=DEMO_MODEL_NAME,
             algorithm="logistic",
+            protected=DEMO_PROTECTED,
             descriptions=descriptions,
+            reasons=json.loads(reasons_path.read_text()) if reasons_path.exists() else None,
             promote=True,
         )
-    except TrainingError as exc:  # pragma: no cover - the shipped data is known good
+    except ApplicationError as exc:  # pragma: no cover - the shipped data is known good
         raise RegistryError(f"could not train the demo model: {exc}") from exc
     return version, True

@@ -72,6 +72,11 @@ FILTER_PARAMETERS = [
     OpenApiParameter("score_max", _SCORE, description="Inclusive; not below score_min (400)"),
     OpenApiParameter("created_after", _TIME, description="ISO 8601, inclusive"),
     OpenApiParameter("created_before", _TIME, description="ISO 8601, exclusive; later than created_after (400)"),
+    OpenApiParameter(
+        "decision",
+        {"type": "array", "items": {"type": "string", "enum": ["approve", "refer", "decline"]}},
+        description="Repeat (or comma-separate) for several decisions",
+    ),
     OpenApiParameter("has_outcome", bool),
     OpenApiParameter("outcome", bool),
     OpenApiParameter(
@@ -109,6 +114,7 @@ def _neighbours_body(model_id: str, neighbours: list[Any]) -> dict[str, Any]:
                 "distance": n.distance,
                 "risk_score": n.record.risk_score,
                 "risk_label": n.record.risk_label,
+                "decision": n.record.decision,
                 "outcome": n.record.outcome,
                 "timestamp": iso_z(n.record.timestamp),
             }
@@ -295,6 +301,8 @@ def _prediction_body(record: Record, request_id: str) -> dict[str, Any]:
         "risk_label": record.risk_label,
         "base_log_odds": record.base_log_odds,
         "drivers": record.drivers,
+        "decision": record.decision,
+        "reasons": record.reasons,
         "served_by": record.served_by,
         "created_at": iso_z(record.timestamp),
         "request_id": request_id,
@@ -351,6 +359,16 @@ class PredictViewSet(viewsets.ViewSet):
                 request_only=True,
             ),
             OpenApiExample(
+                "With protected attributes (stored for fairness monitoring, never scored)",
+                value={
+                    "model": "credit",
+                    "features": api_docs.EXAMPLE_FEATURES,
+                    "protected": api_docs.EXAMPLE_PROTECTED,
+                    "subject_id": "applicant-4711",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
                 "Prediction",
                 value={
                     "record_id": "0b6f8c52-3c1e-4c0e-9a51-5f0f4c9a7e21",
@@ -362,6 +380,8 @@ class PredictViewSet(viewsets.ViewSet):
                         {"feature": "status_of_existing_checking_account", "value": "... < 0 DM", "contribution": 0.61},
                         {"feature": "credit_history", "value": "critical account/ ...", "contribution": -0.78},
                     ],
+                    "decision": "approve",
+                    "reasons": [],
                     "served_by": "champion",
                     "created_at": "2026-11-27T10:00:00.000000Z",
                     "request_id": "3f1c2a9b8d7e4f60a1b2c3d4e5f60718",
@@ -377,7 +397,11 @@ class PredictViewSet(viewsets.ViewSet):
 
         def compute() -> tuple[int, dict[str, Any]]:
             record = prediction_create_one(
-                model=model, features=data["features"], subject_id=data.get("subject_id"), **_client(request)
+                model=model,
+                features=data["features"],
+                subject_id=data.get("subject_id"),
+                protected=data.get("protected"),
+                **_client(request),
             )
             return 201, _prediction_body(record, request_id)
 
@@ -423,7 +447,10 @@ class PredictViewSet(viewsets.ViewSet):
         def compute() -> tuple[int, dict[str, Any]]:
             items = [item["features"] for item in data["items"]]
             subjects = [item.get("subject_id") for item in data["items"]]
-            records = prediction_create(model=model, items=items, subjects=subjects, **_client(request))
+            protected = [item.get("protected") for item in data["items"]]
+            records = prediction_create(
+                model=model, items=items, subjects=subjects, protected=protected, **_client(request)
+            )
             results = [_prediction_body(record, request_id) for record in records]
             return 201, {"model_id": model.champion.model_id, "request_id": request_id, "results": results}
 

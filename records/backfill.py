@@ -34,7 +34,7 @@ from core.canonical import canonical_sha256
 from core.errors import ApplicationError
 from predictions.embedding_runtime import embed_rows
 from predictions.inference import inference_predict
-from predictions.ml.features import coerce_text_features, validate_features
+from predictions.ml.features import coerce_text_features, validate_features, validate_protected
 from predictions.selectors import LoadedModel
 from records.models import Record
 from records.services import RecordOrigin, record_insert_new, records_build
@@ -181,6 +181,7 @@ def _batches(reader: Iterator[dict[str, str]], size: int) -> Iterator[list[dict[
 @dataclass
 class _Row:
     values: dict[str, Any]
+    protected: dict[str, Any]
     when: datetime | None
     outcome: bool | None
     key: str
@@ -251,12 +252,23 @@ class _RowReader:
         typed = {k: v for k, v in typed.items() if v is not None and k not in errors}
         validated = validate_features(schema, typed)
         errors = {**validated.errors, **errors}
+        protected = self._protected(raw_row, errors)
         when, source_ts = self._when(raw_row, errors)
         outcome = self._outcome(raw_row, errors)
         if errors:
             return errors
         key = self._key(raw_row, validated.values, source_ts, errors)
-        return errors if errors else _Row(values=validated.values, when=when, outcome=outcome, key=key)
+        if errors:
+            return errors
+        return _Row(values=validated.values, protected=protected, when=when, outcome=outcome, key=key)
+
+    def _protected(self, raw_row: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+        """The row's protected columns (stored apart from the features; an empty cell: not given)."""
+        specs = self.model.protected
+        typed, problems = coerce_text_features(specs, {s.name: raw_row[s.name] for s in specs if s.name in raw_row})
+        checked = validate_protected(specs, {k: v for k, v in typed.items() if k not in problems})
+        errors.update({**checked.errors, **problems})
+        return checked.values
 
 
 def _check_header(header: list[str], model: LoadedModel, options: BackfillOptions) -> list[str]:
@@ -278,7 +290,7 @@ def _check_header(header: list[str], model: LoadedModel, options: BackfillOption
     for column, flag in flags:
         if column and column not in header:
             raise BackfillError(f"{flag} {column!r} is not in the header")
-    names = {spec.name for spec in model.schema}
+    names = {spec.name for spec in model.schema} | model.protected_names
     special = {options.timestamp_column, options.outcome_column, options.id_column}
     return [c for c in header if c not in names and c not in special]
 
@@ -305,6 +317,7 @@ def _store(model: LoadedModel, rows: list[_Row], request_id: str, summary: Backf
             timestamps=[r.when for r in fresh],
             outcomes=[r.outcome for r in fresh],
             fingerprints=[r.key for r in fresh],
+            protected=[r.protected for r in fresh],
             served_by="backfill",
         ),
     )

@@ -37,6 +37,13 @@ class Record(models.Model):
     # (monitoring) read a plain array instead of parsing the JSON. NULL on records stored before it.
     contributions = ArrayField(models.FloatField(), null=True, blank=True, editable=False)
     request_id = models.CharField(max_length=128, blank=True, db_index=True)
+    # The version's decision policy applied to the score, and for a refer or decline its principal
+    # reasons ([{code, sentence, features, contribution}]); "" on records scored before decisions.
+    decision = models.CharField(max_length=8, blank=True, default="", db_default="")
+    reasons = models.JSONField(default=list, blank=True, db_default=models.Value([], models.JSONField()))
+    # Protected attributes the client gave ({name: value}): for fairness monitoring only, never
+    # part of features_json, so never scored, embedded or searched.
+    protected = models.JSONField(default=dict, blank=True, db_default=models.Value({}, models.JSONField()))
     # Which side of a release served it: the champion, the canary (its challenger), a version the
     # client pinned by model_id, or a backfilled file; and the applicant key a canary split hashed.
     # Database defaults too, so that processes of the previous release, which do not know these

@@ -49,6 +49,7 @@ def prediction_create(
     model: LoadedModel | LoadedRoute,
     items: Sequence[Any],
     subjects: Sequence[str | None] | None = None,
+    protected: Sequence[Any] | None = None,
     request_id: str = "",
     created_by: Principal | None = None,
     api_key: ApiKey | None = None,
@@ -59,13 +60,16 @@ def prediction_create(
     per item, when given: the demo history; else now). A shadow challenger scores the same rows
     after them; its results are stored beside the records and never returned.
 
+    Each item's ``protected`` attributes (optional) are validated and stored with its record,
+    apart from its features: nothing scores, embeds or routes by them.
+
     Raises ``FeatureValidationError`` (with every bad item, by index) before anything is stored.
     """
     route = model if isinstance(model, LoadedRoute) else LoadedRoute(champion=model)
     with timed("score"):
-        rows = inference_validate_many(model=route.champion, items=items)
+        rows, groups = inference_validate_many(model=route.champion, items=items, protected=protected)
     parts = _route(route, rows, subjects)
-    origin = RecordOrigin(request_id=request_id, created_by=created_by, api_key=api_key)
+    origin = RecordOrigin(request_id=request_id, created_by=created_by, api_key=api_key, protected=groups)
     placed: list[tuple[int, Record]] = []
     for part in parts:
         try:
@@ -124,6 +128,7 @@ def _score_part(
         api_key=origin.api_key,
         timestamps=[timestamps[i] for i in part.indices] if timestamps is not None else None,
         subjects=[subjects[i] for i in part.indices] if subjects is not None else None,
+        protected=[origin.protected[i] for i in part.indices] if origin.protected is not None else None,
         served_by=part.served_by,
     )
     records = records_build(
@@ -159,8 +164,9 @@ def _failure(model: LoadedModel, mode: str, rows: int, exc: Exception) -> None:
 def prediction_create_one(*, model: LoadedModel | LoadedRoute, features: Any, **client: Any) -> Record:
     """One prediction; its invalid features are named ``features.<name>`` (not as item 0 of a batch)."""
     subject = client.pop("subject_id", None)
+    protected = client.pop("protected", None)
     try:
-        [record] = prediction_create(model=model, items=[features], subjects=[subject], **client)
+        [record] = prediction_create(model=model, items=[features], subjects=[subject], protected=[protected], **client)
     except FeatureValidationError as exc:
-        raise FeatureValidationError(errors=exc.item_errors.get(0, exc.errors)) from None
+        raise exc.item(0) from None
     return record

@@ -41,6 +41,7 @@ class RecordFilters:
     model: str | None = None
     model_id: str | None = None
     risk_labels: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
     score_min: float | None = None
     score_max: float | None = None
     created_after: datetime | None = None
@@ -82,6 +83,8 @@ def _apply_filters(queryset: QuerySet[Record], filters: RecordFilters) -> QueryS
         queryset = queryset.filter(model_version__name=filters.model)
     if filters.risk_labels:
         queryset = queryset.filter(risk_label__in=filters.risk_labels)
+    if filters.decisions:
+        queryset = queryset.filter(decision__in=filters.decisions)
     score_min, score_max = filters.score_min, filters.score_max
     if filters.risk_labels and (score_min is not None or score_max is not None):
         # A label filter bounds the score too. Saying so lets PostgreSQL answer a contradictory
@@ -183,7 +186,7 @@ def record_page(*, queryset: QuerySet[Record], ordering: str, page_size: int, cu
     scan_descending = descending != backwards
     order = [f"-{field_name}", "-id"] if scan_descending else [field_name, "id"]
     rows = list(queryset.order_by(*order).only(
-        "id", "timestamp", "model_id", "risk_score", "risk_label", "outcome")[: page_size + 1])  # fmt: skip
+        "id", "timestamp", "model_id", "risk_score", "risk_label", "decision", "outcome")[: page_size + 1])  # fmt: skip
     more = len(rows) > page_size
     rows = rows[:page_size]
     if backwards:
@@ -237,7 +240,7 @@ def record_list_similar(
     queryset = (
         queryset.exclude(embedding=None)
         .annotate(distance=CosineDistance("embedding", query_vector))
-        .only("id", "timestamp", "model_id", "risk_score", "risk_label", "outcome")
+        .only("id", "timestamp", "model_id", "risk_score", "risk_label", "decision", "outcome")
         .order_by("distance")[:k]
     )
     alias = queryset.db  # the read replica when one is configured (core.db.router)

@@ -12,6 +12,7 @@ from predictions.serializers import ModelChoiceSerializer
 from records.models import Record
 from records.selectors import DEFAULT_ORDERING, MAX_K, MAX_PAGE_SIZE, ORDERINGS, RecordFilters
 
+LIST_PARAMETERS = ("risk_label", "decision")  # repeated or comma-separated
 # Largest magnitude of a query vector's component (embeddings are unit vectors).
 VECTOR_LIMIT = 1e6
 
@@ -22,6 +23,9 @@ class RecordFilterSerializer(serializers.Serializer[dict[str, Any]]):
     model = serializers.CharField(required=False, max_length=64)
     model_id = serializers.CharField(required=False, max_length=96)
     risk_label = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
+    decision = serializers.ListField(
+        child=serializers.ChoiceField(choices=["approve", "refer", "decline"]), required=False
+    )
     score_min = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
     score_max = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
     created_after = BoundedDateTimeField(required=False)
@@ -45,10 +49,11 @@ class RecordFilterSerializer(serializers.Serializer[dict[str, Any]]):
 
     @staticmethod
     def from_query(query: Any) -> dict[str, Any]:
-        data: dict[str, Any] = {key: query.get(key) for key in query if key != "risk_label"}
-        labels = [label for value in query.getlist("risk_label") for label in value.split(",") if label]
-        if labels:
-            data["risk_label"] = labels
+        data: dict[str, Any] = {key: query.get(key) for key in query if key not in LIST_PARAMETERS}
+        for key in LIST_PARAMETERS:
+            values = [item for value in query.getlist(key) for item in value.split(",") if item]
+            if values:
+                data[key] = values
         return data
 
     def to_filters(self) -> RecordFilters:
@@ -57,6 +62,7 @@ class RecordFilterSerializer(serializers.Serializer[dict[str, Any]]):
             model=data.get("model"),
             model_id=data.get("model_id"),
             risk_labels=data.get("risk_label", []),
+            decisions=data.get("decision", []),
             score_min=data.get("score_min"),
             score_max=data.get("score_max"),
             created_after=data.get("created_after"),
@@ -80,7 +86,7 @@ class NearestParamsSerializer(RecordFilterSerializer):
 class RecordSummarySerializer(serializers.ModelSerializer[Record]):
     class Meta:
         model = Record
-        fields = ["id", "timestamp", "model_id", "risk_score", "risk_label", "outcome"]
+        fields = ["id", "timestamp", "model_id", "risk_score", "risk_label", "decision", "outcome"]
         read_only_fields = fields
 
 
@@ -108,6 +114,9 @@ class RecordDetailSerializer(serializers.ModelSerializer[Record]):
             "risk_label",
             "base_log_odds",
             "drivers",
+            "decision",
+            "reasons",
+            "protected",
             "embedding",
             "request_id",
             "created_by",
@@ -132,6 +141,7 @@ class NeighbourSerializer(serializers.Serializer[dict[str, Any]]):
     distance = serializers.FloatField(help_text="Cosine distance (0 = same direction)")
     risk_score = serializers.FloatField()
     risk_label = serializers.CharField()
+    decision = serializers.CharField(help_text="approve, refer or decline; empty if scored before decisions")
     outcome = serializers.BooleanField(allow_null=True)
     timestamp = serializers.DateTimeField()
 

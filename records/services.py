@@ -31,6 +31,7 @@ class RecordOrigin:
     outcomes: Sequence[bool | None] | None = None
     fingerprints: Sequence[str | None] | None = None
     subjects: Sequence[str | None] | None = None
+    protected: Sequence[dict[str, Any]] | None = None  # each row's protected attributes
     served_by: str = "champion"
 
 
@@ -61,6 +62,9 @@ def records_build(
                 base_log_odds=prediction.base_log_odds,
                 drivers=prediction.drivers,
                 contributions=prediction.contributions.tolist(),
+                decision=prediction.decision,
+                reasons=prediction.reasons,
+                protected=origin.protected[i] if origin.protected is not None else {},
                 request_id=origin.request_id,
                 created_by=owner,
                 api_key=origin.api_key,
@@ -80,13 +84,14 @@ _COPY_COLUMNS = {
     "features_json": "jsonb", "embedding": "vector", "risk_score": "float8", "risk_label": "varchar",
     "base_log_odds": "float8", "drivers": "jsonb", "contributions": "float8[]", "request_id": "varchar",
     "outcome": "bool", "outcome_observed_at": "timestamptz", "fingerprint": "varchar",
-    "served_by": "varchar", "subject_id": "varchar",
+    "served_by": "varchar", "subject_id": "varchar", "decision": "varchar", "reasons": "jsonb",
+    "protected": "jsonb",
 }  # fmt: skip
 
 
 # An API record's INSERT writes those and who asked (the rest are database defaults or set later).
 _INSERT_COLUMNS = (*_COPY_COLUMNS, "created_by_id", "api_key_id")
-_JSON_COLUMNS = {"features_json", "drivers"}
+_JSON_COLUMNS = {"features_json", "drivers", "reasons", "protected"}
 _vector_ready: weakref.WeakSet[Any] = weakref.WeakSet()  # psycopg connections that know pgvector's type
 
 

@@ -19,7 +19,7 @@ from core.logging import request_id_var
 from core.web import HtmxHttpRequest, query_without, staff_required
 from predictions import selectors as model_selectors
 from predictions.inference import FeatureValidationError
-from predictions.ml.features import coerce_text_features, validate_features
+from predictions.ml.features import coerce_text_features, validate_features, validate_protected
 from predictions.ml.scoring import DEFAULT_LABEL_BANDS
 from records.charts import daily_volume, score_histogram
 from records.forms import ImportForm
@@ -158,6 +158,13 @@ def _similar_context(request: HtmxHttpRequest, record: Any, k: int) -> dict[str,
     return {"record": record, "k": k, "k_choices": K_CHOICES, "similar": similar_rows(neighbours, None)}
 
 
+def shown_value(value: Any) -> str:
+    """A stored value as a person reads it: booleans as yes or no, nothing as a dash."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "—" if value is None else str(value)
+
+
 def _detail_context(request: HtmxHttpRequest, record: Any) -> dict[str, Any]:
     bands = record.model_version.label_bands
     return {
@@ -165,6 +172,7 @@ def _detail_context(request: HtmxHttpRequest, record: Any) -> dict[str, Any]:
         "colour": label_colour(record.risk_label, bands),
         "score_percent": round(100 * record.risk_score, 1),
         "features": sorted(record.features_json.items()),
+        "protected": sorted((name, shown_value(value)) for name, value in (record.protected or {}).items()),
         "drivers": driver_bars(record.drivers),
         **_similar_context(request, record, K_CHOICES[0]),
     }
@@ -175,6 +183,18 @@ def record_detail(request: HtmxHttpRequest, pk: str) -> HttpResponse:
     """The record's page; for htmx, the content of the detail modal."""
     context = _detail_context(request, _record_or_404(request, pk))
     return render(request, "records/detail.html#detail" if request.htmx else "records/detail.html", context)
+
+
+@staff_required
+def record_notice(request: HtmxHttpRequest, pk: str) -> HttpResponse:
+    """A printable statement of a refer or decline's principal reasons, for the applicant."""
+    record = _record_or_404(request, pk)
+    values = record.features_json
+    reasons = [
+        {**reason, "values": [(name.replace("_", " "), shown_value(values.get(name))) for name in reason["features"]]}
+        for reason in record.reasons
+    ]
+    return render(request, "records/notice.html", {"record": record, "reasons": reasons})
 
 
 @staff_required
@@ -236,10 +256,17 @@ def _number(value: float | None) -> str:
 def _form_context(
     model: model_selectors.LoadedModel | None, values: dict[str, Any], errors: dict[str, str]
 ) -> dict[str, Any]:
-    fields = []
+    fields, protected = [], []
     if model is not None:
         fields = [_field(spec, values.get(spec.name), errors.get(spec.name)) for spec in model.schema]
-    return {"fields": fields, "errors": errors}
+        protected = [_field(spec, values.get(spec.name), errors.get(spec.name)) for spec in model.protected]
+    return {"fields": fields, "protected_fields": protected, "errors": errors}
+
+
+def _typed(schema: Any, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Form text as typed values (blanks left out), and the fields that are not even the right type."""
+    typed, errors = coerce_text_features(schema, values)
+    return {key: value for key, value in typed.items() if value is not None and key not in errors}, errors
 
 
 def driver_bars(drivers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -275,6 +302,51 @@ def similar_rows(neighbours: list[Any], bands: list[dict[str, Any]] | None) -> l
     ]
 
 
+def _predict_post(
+    request: HtmxHttpRequest, route: model_selectors.LoadedRoute, context: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Score the posted form (features and protected attributes) and put the result in ``context``;
+    returns the form's values and its errors (every problem at once: text that is not a number,
+    and what the schemas themselves refuse)."""
+    model = route.champion
+    values = {spec.name: request.POST.get(spec.name, "") for spec in (*model.schema, *model.protected)}
+    typed, errors = _typed(model.schema, values)
+    protected, protected_errors = _typed(model.protected, values)
+    errors = {
+        **validate_features(model.schema, typed).errors,
+        **errors,
+        **validate_protected(model.protected, protected).errors,
+        **protected_errors,
+    }
+    if errors:
+        return values, errors
+    try:
+        record = prediction_create_one(
+            model=route, features=typed, protected=protected, request_id=request_id_var.get(), created_by=request.user
+        )
+    except FeatureValidationError as exc:
+        return values, {**exc.errors, **exc.protected}
+    bands = model.scorer.label_bands
+    neighbours = record_list_similar(
+        user=request.user,
+        vector=np.asarray(record.embedding),
+        model_version_id=record.model_version_id,
+        k=5,
+        exclude_id=record.pk,
+    )
+    context["result"] = {
+        "record": record,
+        "score_percent": round(100 * record.risk_score, 1),
+        "colour": label_colour(record.risk_label, bands),
+        "bands": [
+            {"label": b["label"], "left": 100 * b["min"], "colour": label_colour(b["label"], bands)} for b in bands
+        ],
+        "drivers": driver_bars(record.drivers),
+        "similar": similar_rows(neighbours, bands),
+    }
+    return values, {}
+
+
 @staff_required
 @require_http_methods(["GET", "POST"])
 def predict_page(request: HtmxHttpRequest) -> HttpResponse:
@@ -288,39 +360,8 @@ def predict_page(request: HtmxHttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"models": production, "selected": name, "model": model, "result": None}
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    if request.method == "POST" and route is not None and model is not None:
-        values = {spec.name: request.POST.get(spec.name, "") for spec in model.schema}
-        typed, errors = coerce_text_features(model.schema, values)
-        typed = {key: value for key, value in typed.items() if value is not None and key not in errors}
-        # every problem at once: text that is not a number, and what the schema itself refuses
-        errors = {**validate_features(model.schema, typed).errors, **errors}
-        if not errors:
-            try:
-                record = prediction_create_one(
-                    model=route, features=typed, request_id=request_id_var.get(), created_by=request.user
-                )
-            except FeatureValidationError as exc:
-                errors = exc.errors
-            else:
-                bands = model.scorer.label_bands
-                neighbours = record_list_similar(
-                    user=request.user,
-                    vector=np.asarray(record.embedding),
-                    model_version_id=record.model_version_id,
-                    k=5,
-                    exclude_id=record.pk,
-                )
-                context["result"] = {
-                    "record": record,
-                    "score_percent": round(100 * record.risk_score, 1),
-                    "colour": label_colour(record.risk_label, bands),
-                    "bands": [
-                        {"label": b["label"], "left": 100 * b["min"], "colour": label_colour(b["label"], bands)}
-                        for b in bands
-                    ],
-                    "drivers": driver_bars(record.drivers),
-                    "similar": similar_rows(neighbours, bands),
-                }
+    if request.method == "POST" and route is not None:
+        values, errors = _predict_post(request, route, context)
     context.update(_form_context(model, values, errors))
     return render(
         request, "predictions/predict.html#workspace" if request.htmx else "predictions/predict.html", context

@@ -107,7 +107,13 @@ class ReleaseViewSet(viewsets.ViewSet):
     def promote(self, request: Request, name: str) -> Response:
         body = _body(PromoteSerializer, request)
         version = _version(name, body["model_id"])
-        services.release_promote(model_version=version, reason=body["reason"], force=body["force"], user=request.user)
+        services.release_promote(
+            model_version=version,
+            reason=body["reason"],
+            force=body["force"],
+            user=request.user,
+            decision_policy=body.get("decision_policy"),
+        )
         return self._state(name)
 
     @extend_schema(request=ReleaseActionSerializer, responses={200: ReleaseStateSerializer, **_WRITE})

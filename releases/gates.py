@@ -25,6 +25,8 @@ DEFAULT_GATES: dict[str, Any] = {
     "stability_days": 30,
     "min_stability_records": 100,
     "latency_p99_ms": 5.0,
+    "air_min": 0.8,  # the four-fifths rule, on the candidate's decisions of the replayed records
+    "air_drop_max": 0.05,  # and at most this far below the champion's on the same records
     "ramp_min_records": 200,
     "ramp_min_minutes": 60,
     "canary_error_rate_max": 0.02,

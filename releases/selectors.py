@@ -36,13 +36,20 @@ class StoredRows:
     drivers: list[list[dict[str, Any]]] = field(default_factory=list)
     outcomes: list[bool | None] = field(default_factory=list)
     served_by: list[str] = field(default_factory=list)
+    protected: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+    reasons: list[list[dict[str, Any]]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
 
 
-_STORED = ("id", "model_version_id", "timestamp", "features_json", "risk_score", "risk_label", "outcome", "served_by")
-_DRIVERS = ("contributions", "drivers")  # read only when asked: parsing the drivers JSON is most of a read
+_STORED = (
+    "id", "model_version_id", "timestamp", "features_json", "risk_score", "risk_label", "outcome", "served_by",
+    "protected",
+)  # fmt: skip
+# read only when asked: parsing the drivers JSON is most of a read
+_DRIVERS = ("contributions", "drivers", "decision", "reasons")
 
 
 def stored_rows_get(
@@ -76,7 +83,7 @@ def stored_rows_get(
     out = StoredRows()
     columns: tuple[list[Any], ...] = (
         out.ids, out.version_ids, out.timestamps, out.features, out.scores, out.labels, out.outcomes, out.served_by,
-        *((out.contributions, out.drivers) if with_drivers else ()),
+        out.protected, *((out.contributions, out.drivers, out.decisions, out.reasons) if with_drivers else ()),
     )  # fmt: skip
     for row in rows:
         for column, value in zip(columns, row, strict=True):
@@ -93,6 +100,7 @@ class Replay:
     scores: np.ndarray
     labels: list[str]
     contributions: np.ndarray
+    decisions: list[str] = field(default_factory=list)
 
 
 def readable_rows(*, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -117,7 +125,9 @@ def rows_replay(*, model: LoadedModel, rows: Sequence[dict[str, Any]], validated
         return Replay(readable, np.empty(0), [], np.empty((0, width)))
     explanation = model.scorer.explainer.explain(encode(model.schema, picked))
     scores = explanation.probability
-    return Replay(readable, scores, model.scorer.labels_for(scores), explanation.contributions)
+    return Replay(
+        readable, scores, model.scorer.labels_for(scores), explanation.contributions, model.scorer.policy.decide(scores)
+    )
 
 
 @dataclass(frozen=True)
@@ -146,10 +156,25 @@ def _stored_contributions(model: LoadedModel, stored: StoredRows, i: int) -> np.
     return np.array([by_name.get(spec.name, math.nan) for spec in model.schema], dtype=np.float64)
 
 
+def _same_decision(model: LoadedModel, replay: Replay, k: int, stored: StoredRows, i: int) -> bool:
+    """The stored decision and reasons are the replay's (codes in order, contributions to the
+    tolerance); a record scored before decisions has none to compare."""
+    if not stored.decisions[i]:
+        return True
+    if replay.decisions[k] != stored.decisions[i]:
+        return False
+    expected = [] if replay.decisions[k] == "approve" else model.scorer.reason_coder.reasons(replay.contributions[k])
+    given = stored.reasons[i] or []
+    return [r["code"] for r in expected] == [r.get("code") for r in given] and all(
+        abs(a["contribution"] - float(b.get("contribution", math.nan))) <= VERIFY_TOLERANCE
+        for a, b in zip(expected, given, strict=True)
+    )
+
+
 def records_verify(*, name: str, since: datetime | None = None, limit: int | None = None) -> Verification:
     """Replay stored records of ``name`` with the version that made each one, and compare: the audit
     answer to "can you reproduce this decision?". A mismatch is a score or any driver's contribution
-    off by more than VERIFY_TOLERANCE, or a different label."""
+    off by more than VERIFY_TOLERANCE, a different label, decision or reasons."""
     started = time.perf_counter()
     stored = stored_rows_get(name=name, since=since, limit=limit, with_drivers=True)
     groups: dict[int, list[int]] = {}
@@ -170,6 +195,7 @@ def records_verify(*, name: str, since: datetime | None = None, limit: int | Non
                 score_error > VERIFY_TOLERANCE
                 or contribution_error > VERIFY_TOLERANCE
                 or replay.labels[k] != stored.labels[i]
+                or not _same_decision(model, replay, k, stored, i)
             ):
                 mismatches.append(
                     Mismatch(

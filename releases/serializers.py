@@ -79,5 +79,19 @@ class CanarySerializer(VersionActionSerializer):
     force = serializers.BooleanField(default=False, help_text="Even if its gates failed (superusers)")
 
 
+class PolicySerializer(StrictSerializer):
+    refer_at = serializers.FloatField(min_value=0.0, max_value=1.0, help_text="Scores from here are referred")
+    decline_at = serializers.FloatField(min_value=0.0, max_value=1.0, help_text="Scores from here are declined")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not 0 < attrs["refer_at"] <= attrs["decline_at"]:
+            raise serializers.ValidationError({"refer_at": "Must be above 0 and at most decline_at."})
+        return attrs
+
+
 class PromoteSerializer(VersionActionSerializer):
     force = serializers.BooleanField(default=False, help_text="Even if its gates failed (superusers)")
+    decision_policy = PolicySerializer(
+        required=False,
+        help_text="A new decision policy, for a version with no records yet (validated again before promotion)",
+    )

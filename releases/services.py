@@ -25,6 +25,7 @@ from releases.validation import (
     Gate,
     auc_gate,
     calibration_gates,
+    fairness_gates,
     holdout_rows,
     latency_gate,
     outcomes_of,
@@ -84,13 +85,12 @@ def _history_gates(
     results.extend(calibration_gates(outcomes=outcomes, candidate=replay, config=config))
     since = stability_since(now, config)
     recent = stored_rows_get(name=mine.name, since=since, served_by=served_by, limit=STABILITY_LIMIT)
+    candidate = rows_replay(model=mine, rows=recent.features)
+    champion = rows_replay(model=theirs, rows=recent.features) if theirs is not None else None
+    on = f"last {config['stability_days']} days" + (" of canary traffic" if served_by else "")
+    results.extend(stability_gates(candidate=candidate, champion=champion, config=config, on=on))
     results.extend(
-        stability_gates(
-            candidate=rows_replay(model=mine, rows=recent.features),
-            champion=rows_replay(model=theirs, rows=recent.features) if theirs is not None else None,
-            config=config,
-            on=f"last {config['stability_days']} days" + (" of canary traffic" if served_by else ""),
-        )
+        fairness_gates(candidate=candidate, champion=champion, protected=recent.protected, config=config, on=on)
     )
     return results
 
@@ -252,16 +252,45 @@ def release_canary_set(
     return release
 
 
+def _policy_set(version: ModelVersion, policy: dict[str, Any]) -> bool:
+    """Give a version that has decided nothing yet a new decision policy; True if it changed."""
+    from predictions.ml.decisions import PolicyError, policy_check, policy_get
+
+    try:
+        wanted = policy_check(policy).to_dict()
+    except PolicyError as exc:
+        raise ReleaseError(exc.message, status=400, fields={"decision_policy": exc.message}) from None
+    if wanted == policy_get(version.decision_policy, version.label_bands).to_dict():
+        return False
+    if Record.objects.filter(model_version=version).exists():
+        message = f"{version.model_id} has served records: its decision policy is fixed; train a new version."
+        raise ReleaseError(message, fields={"decision_policy": message})
+    ModelVersion.objects.filter(pk=version.pk).update(decision_policy=wanted)
+    version.decision_policy = wanted
+    return True
+
+
 def release_promote(
-    *, model_version: ModelVersion, reason: str, force: bool = False, user: Principal | None = None
+    *,
+    model_version: ModelVersion,
+    reason: str,
+    force: bool = False,
+    user: Principal | None = None,
+    decision_policy: dict[str, Any] | None = None,
 ) -> ModelVersion:
     """Make the version the champion. Refused for a version whose gates failed (or that was never
-    validated) unless forced with a reason by a superuser; the challenger slot is cleared."""
+    validated) unless forced with a reason by a superuser; the challenger slot is cleared. A new
+    ``decision_policy`` (only for a version with no records yet) is validated again first: the
+    fairness gate judges decisions. One transaction: a refusal changes nothing."""
     reason = _require_reason(reason)
     if model_version.status == ModelVersion.Status.PRODUCTION:
         raise ReleaseError(f"{model_version.model_id} is the champion already.")
-    validation = _gates_check(model_version, force, user) if _champion(model_version.name) else None
     with transaction.atomic():
+        changed = decision_policy is not None and _policy_set(model_version, decision_policy)
+        has_champion = _champion(model_version.name) is not None
+        if changed and has_champion:
+            model_validate(model_version=model_version, user=user)
+        validation = _gates_check(model_version, force, user) if has_champion else None
         release = _locked_release(model_version.name)
         promoted = model_version_promote(model_version=model_version, user=user)
         _clear(release)
@@ -270,7 +299,7 @@ def release_promote(
             ReleaseEvent.Action.PROMOTE,
             user,
             model_version=promoted,
-            reason=reason,
+            reason=reason + (f" (decision policy {model_version.decision_policy})" if changed else ""),
             validation=validation,
             forced=force and not (validation and validation.passed),
         )

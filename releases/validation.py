@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from monitoring import fairness
 from predictions.models import ModelVersion
 from predictions.selectors import LoadedModel
 from releases import gates
@@ -124,6 +125,49 @@ def stability_gates(*, candidate: Replay, champion: Replay | None, config: dict[
             "label_change", on, changed, change_max, changed <= change_max, f"{round(changed * n)} of {n} labels differ"
         ),
     ]
+
+
+def _air_by_attribute(replay: Replay, mask: np.ndarray, protected: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Each protected attribute's figures over the rows in ``mask``, with the replay's decisions."""
+    positions = (np.cumsum(replay.readable) - 1).tolist()
+    picked = np.flatnonzero(mask).tolist()
+    rows = [protected[i] for i in picked]
+    approved = [replay.decisions[positions[i]] == "approve" for i in picked]
+    counts = fairness.counts_from_rows(rows, approved, [None] * len(rows))
+    return {a.attribute: a for a in fairness.fairness_from_counts(counts)}
+
+
+def fairness_gates(
+    *,
+    candidate: Replay,
+    champion: Replay | None,
+    protected: Sequence[dict[str, Any]],
+    config: dict[str, Any],
+    on: str,
+) -> list[Gate]:
+    """Per protected attribute the records carry: the candidate's adverse impact ratio on the
+    replayed records must be at least ``air_min``, and not more than ``air_drop_max`` below the
+    champion's on the same records."""
+    floor, drop = float(config["air_min"]), float(config["air_drop_max"])
+    mask = _paired(candidate, champion) if champion is not None else candidate.readable
+    mine = _air_by_attribute(candidate, mask, protected)
+    theirs = _air_by_attribute(champion, mask, protected) if champion is not None else {}
+    if not mine:
+        return [_gate("adverse_impact", on, math.nan, floor, None, "no records with protected attributes")]
+    gates_out = []
+    for name, figures in mine.items():
+        value = figures.adverse_impact_ratio
+        where = f"{on}, {name}"
+        if value != value:
+            gates_out.append(_gate("adverse_impact", where, math.nan, floor, None, "fewer than two groups of 30"))
+            continue
+        champion_value = theirs[name].adverse_impact_ratio if name in theirs else math.nan
+        passed = value >= floor and not (champion_value == champion_value and value < champion_value - drop)
+        detail = f"{figures.worst} against {figures.reference}, 95% [{figures.air_low:.3f}, {figures.air_high:.3f}]"
+        if champion_value == champion_value:
+            detail += f"; champion {champion_value:.3f} (at most {drop:g} lower allowed)"
+        gates_out.append(_gate("adverse_impact", where, value, floor, passed, detail))
+    return gates_out
 
 
 def latency_gate(

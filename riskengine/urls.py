@@ -51,6 +51,7 @@ urlpatterns = [
     path("records/import/<uuid:pk>/rejects.csv", record_pages.import_rejects, name="import-rejects"),
     path("records/<str:pk>/", record_pages.record_detail, name="record-detail"),
     path("records/<str:pk>/similar/", record_pages.record_similar, name="record-similar"),
+    path("records/<str:pk>/notice/", record_pages.record_notice, name="record-notice"),
     path("records/<str:pk>/outcome/", record_pages.record_outcome, name="record-outcome"),
 ]
 

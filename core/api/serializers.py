@@ -57,3 +57,12 @@ class StrictMixin:
 
 class StrictSerializer(StrictMixin, serializers.Serializer[dict[str, Any]]):
     """A serializer with :class:`StrictMixin`."""
+
+
+class StrictCharField(serializers.CharField):
+    """Text only: a number or a boolean is a 400, not silently turned into its digits."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Expected a string.")
+        return str(super().to_internal_value(data))

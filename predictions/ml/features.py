@@ -294,6 +294,20 @@ def validate_features(schema: Schema, features: Any) -> Validated:
     return result
 
 
+def validate_protected(specs: Schema, values: Any) -> Validated:
+    """Validate a request's protected attributes: each optional, checked against the values seen in
+    training; the clean values leave out the ones not given (an empty dict when none is)."""
+    if values is None:
+        return Validated()
+    result = validate_features(specs, values)
+    result.errors = {
+        name: "Not a protected attribute of this model." if message == "Unknown feature." else message
+        for name, message in result.errors.items()
+    }
+    result.values = {name: value for name, value in result.values.items() if value is not None}
+    return result
+
+
 def _case_insensitive(word: str) -> str:
     return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
 

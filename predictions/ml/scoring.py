@@ -10,6 +10,15 @@ import numpy as np
 
 from core.errors import ApplicationError
 from predictions.ml.artifacts import Artifact, dump_artifact, load_artifact, sha256_hex
+from predictions.ml.decisions import (
+    APPROVE,
+    DecisionPolicy,
+    Reason,
+    ReasonCoder,
+    ReasonFamily,
+    policy_from_bands,
+    reason_table_build,
+)
 from predictions.ml.explain import Explainer, build_explainer
 from predictions.ml.features import FeatureSpec, encode
 from predictions.ml.training import TrainedModel
@@ -65,14 +74,26 @@ class Prediction:
     base_log_odds: float
     drivers: list[Driver]
     contributions: np.ndarray  # in schema order
+    decision: str
+    reasons: list[Reason]  # for a refer or decline; [] for an approval
 
 
 class ScoringModel:
     """A loaded model version: schema, label bands and a compiled explainer."""
 
-    def __init__(self, *, schema: Sequence[FeatureSpec], label_bands: list[dict[str, Any]], artifact: Artifact) -> None:
+    def __init__(
+        self,
+        *,
+        schema: Sequence[FeatureSpec],
+        label_bands: list[dict[str, Any]],
+        artifact: Artifact,
+        policy: DecisionPolicy | None = None,
+        reasons: Sequence[ReasonFamily] | None = None,
+    ) -> None:
         self.schema = list(schema)
         self.label_bands = check_label_bands(label_bands)
+        self.policy = policy or policy_from_bands(self.label_bands)
+        self.reason_coder = ReasonCoder(self.schema, reasons or reason_table_build(self.schema))
         self._band_mins = np.array([band["min"] for band in self.label_bands])
         self._band_labels = [band["label"] for band in self.label_bands]
         self.algorithm = artifact.algorithm
@@ -94,6 +115,7 @@ class ScoringModel:
         explanation = self.explainer.explain(encoded)
         scores = explanation.probability
         labels = self.labels_for(scores)
+        decisions = self.policy.decide(scores)
         names = [spec.name for spec in self.schema]
         order = np.argsort(-np.abs(explanation.contributions), axis=1, kind="stable").tolist()
         contributions = explanation.contributions.tolist()
@@ -115,6 +137,8 @@ class ScoringModel:
                     base_log_odds=base,
                     drivers=drivers,
                     contributions=explanation.contributions[i],
+                    decision=decisions[i],
+                    reasons=[] if decisions[i] == APPROVE else self.reason_coder.reasons(row_contributions),
                 )
             )
         return out
@@ -126,7 +150,12 @@ class ScoringModel:
         return self.predict_encoded(encode(self.schema, rows), rows)
 
 
-def scoring_model_from_trained(trained: TrainedModel, label_bands: list[dict[str, Any]]) -> ScoringModel:
+def scoring_model_from_trained(
+    trained: TrainedModel,
+    label_bands: list[dict[str, Any]],
+    policy: DecisionPolicy | None = None,
+    reasons: Sequence[ReasonFamily] | None = None,
+) -> ScoringModel:
     """Round-trip a freshly trained model through its artifact, exactly as the registry serves it."""
     blob = dump_artifact(
         pipeline=trained.pipeline,
@@ -135,4 +164,6 @@ def scoring_model_from_trained(trained: TrainedModel, label_bands: list[dict[str
         algorithm=trained.algorithm,
     )
     artifact = load_artifact(blob, expected_sha256=sha256_hex(blob))
-    return ScoringModel(schema=trained.schema, label_bands=label_bands, artifact=artifact)
+    return ScoringModel(
+        schema=trained.schema, label_bands=label_bands, artifact=artifact, policy=policy, reasons=reasons
+    )

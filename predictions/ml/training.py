@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ class TrainedModel:
     # a release gate scores with both a candidate and the champion, whatever their features.
     holdout_rows: list[dict[str, Any]] | None = None
     holdout_outcomes: list[int] | None = None
+    # Protected attributes: kept out of the features, their values known for fairness monitoring.
+    protected: list[FeatureSpec] = field(default_factory=list)
 
 
 def file_sha256(path: Path) -> str:
@@ -108,18 +110,25 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
 
 
 def _labels(
-    frame: pd.DataFrame, *, target: str, positive: str, exclude: Sequence[str]
+    frame: pd.DataFrame, *, target: str, positive: str, exclude: Sequence[str], protected: Sequence[str] = ()
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """The rows with a target, and the 0/1 labels; TrainingError for a target or exclusion that cannot work."""
+    """The rows with a target, and the 0/1 labels; TrainingError for a target, exclusion or
+    protected column that cannot work."""
     if target not in frame.columns:
         raise TrainingError(
             f"target column {target!r} is not in the CSV (columns: {', '.join(map(str, frame.columns))})"
         )
-    missing = [col for col in exclude if col not in frame.columns]
-    if missing:
-        raise TrainingError(f"excluded column(s) not in the CSV: {', '.join(missing)}")
+    for option, columns in (("excluded", exclude), ("protected", protected)):
+        missing = [col for col in columns if col not in frame.columns]
+        if missing:
+            raise TrainingError(f"{option} column(s) not in the CSV: {', '.join(missing)}")
     if target in exclude:
         raise TrainingError("the target column cannot be excluded")
+    if target in protected:
+        raise TrainingError("the target column cannot be a protected attribute")
+    both = sorted(set(exclude) & set(protected))
+    if both:
+        raise TrainingError(f"column(s) both excluded and protected: {', '.join(both)}")
     frame = frame[frame[target].notna()]
     if frame.empty:
         raise TrainingError(f"target column {target!r} has no values")
@@ -170,6 +179,22 @@ def training_rows_split(
     return encoded[idx_train], encoded[idx_test]
 
 
+def protected_schema(frame: pd.DataFrame, names: Sequence[str]) -> list[FeatureSpec]:
+    """The protected columns' specs (all optional: a request may leave them out). Groups are their
+    values, so they must be categories or booleans: a number would make a group of every value."""
+    try:
+        specs = infer_schema(frame[list(names)])
+    except SchemaError as exc:
+        raise TrainingError(str(exc)) from None
+    numeric = [spec.name for spec in specs if spec.type in ("number", "integer")]
+    if numeric:
+        raise TrainingError(
+            f"protected column(s) {', '.join(numeric)} hold numbers: group them into categories "
+            "(for example age bands) in the CSV first"
+        )
+    return [replace(spec, required=False) for spec in specs]
+
+
 def _encoded_features(
     features: pd.DataFrame, *, descriptions: Mapping[str, str] | None
 ) -> tuple[list[FeatureSpec], np.ndarray]:
@@ -189,13 +214,15 @@ def train(
     positive: str,
     algorithm: str = "logistic",
     exclude: Sequence[str] = (),
+    protected: Sequence[str] = (),
     descriptions: Mapping[str, str] | None = None,
     training_sha256: str = "",
 ) -> TrainedModel:
     algorithm_get(algorithm)  # an unknown name fails before any work
-    frame, y = _labels(frame, target=target, positive=positive, exclude=exclude)
-
-    schema, encoded = _encoded_features(frame.drop(columns=[target, *exclude]), descriptions=descriptions)
+    frame, y = _labels(frame, target=target, positive=positive, exclude=exclude, protected=protected)
+    protected_specs = protected_schema(frame, protected) if protected else []
+    features = frame.drop(columns=[target, *exclude, *protected])
+    schema, encoded = _encoded_features(features, descriptions=descriptions)
     idx_train, idx_test = holdout_split(y)
     x_train, x_test = encoded[idx_train], encoded[idx_test]
     y_train, y_test = y[idx_train], y[idx_test]
@@ -226,4 +253,5 @@ def train(
         holdout_encoded=x_test,
         holdout_rows=raw_rows(frame.iloc[idx_test].drop(columns=[target])),
         holdout_outcomes=[int(v) for v in y_test],
+        protected=protected_specs,
     )

@@ -6,7 +6,7 @@ def test_metadata_is_public_and_describes_production_models(api_client, demo_mod
     assert response.status_code == 200
     [model] = response.json()["models"]
     assert model["name"] == "credit" and model["model_id"] == "credit@1"
-    assert len(model["feature_schema"]) == 20
+    assert len(model["feature_schema"]) == 18  # the 20 columns but the two protected ones
     assert model["label_bands"][1] == {"label": "medium", "min": 0.3}
     assert model["metrics"]["roc_auc"] >= 0.75
     assert "artifact" not in model

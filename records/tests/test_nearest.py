@@ -38,7 +38,7 @@ def test_nearest_excludes_the_record_and_is_ordered_by_distance(staff_api, make_
         assert result["distance"] == pytest.approx(
             _cosine_distance(vectors[str(query.pk)], vectors[result["id"]]), abs=1e-5
         )
-    assert set(results[0]) == {"id", "distance", "risk_score", "risk_label", "outcome", "timestamp"}
+    assert set(results[0]) == {"id", "distance", "risk_score", "risk_label", "decision", "outcome", "timestamp"}
 
 
 def test_nearest_stays_within_the_model_version_and_applies_filters(staff_api, make_records, german_credit_trained):

@@ -10,8 +10,8 @@ from records.models import Record
 PREDICT = "/api/predict/"
 BATCH = "/api/predict/batch/"
 FIELDS = {
-    "record_id", "model_id", "risk_score", "risk_label", "base_log_odds", "drivers", "served_by", "created_at",
-    "request_id",
+    "record_id", "model_id", "risk_score", "risk_label", "base_log_odds", "drivers", "decision", "reasons", "served_by",
+    "created_at", "request_id",
 }  # fmt: skip
 
 
@@ -24,7 +24,7 @@ def test_it_predicts_with_a_jwt_and_returns_every_field(jwt_client, german_credi
     assert 0 < body["risk_score"] < 1
     assert body["risk_label"] in {"low", "medium", "high"}
     assert [d["feature"] for d in body["drivers"]] != []
-    assert len(body["drivers"]) == 20
+    assert len(body["drivers"]) == 18
     log_odds = body["base_log_odds"] + sum(d["contribution"] for d in body["drivers"])
     assert 1 / (1 + math.exp(-log_odds)) == pytest.approx(body["risk_score"], abs=1e-9)
     assert body["request_id"] == response["X-Request-ID"]
@@ -316,22 +316,23 @@ def test_unknown_api_paths_are_json_404s(client):
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
 
-def test_a_boolean_feature_accepts_the_words_it_was_trained_from(jwt_client, german_credit_row):
-    """foreign_worker holds yes/no in the training CSV; the API takes the same row the backfill takes."""
+def test_a_boolean_accepts_the_words_it_was_trained_from(jwt_client, german_credit_row):
+    """foreign_worker (a protected attribute) holds yes/no in the training CSV; the API takes the
+    same row the backfill takes."""
     for word, expected in (("yes", True), ("No", False), (True, True)):
-        body = {"model": "credit", "features": {**german_credit_row, "foreign_worker": word}}
+        body = {"model": "credit", "features": german_credit_row, "protected": {"foreign_worker": word}}
         response = jwt_client.post("/api/predict/", body, format="json")
         assert response.status_code == 201, response.content
-        assert Record.objects.get(pk=response.json()["record_id"]).features_json["foreign_worker"] is expected
-    body = {"model": "credit", "features": {**german_credit_row, "foreign_worker": "perhaps"}}
+        assert Record.objects.get(pk=response.json()["record_id"]).protected["foreign_worker"] is expected
+    body = {"model": "credit", "features": german_credit_row, "protected": {"foreign_worker": "perhaps"}}
     response = jwt_client.post("/api/predict/", body, format="json")
     assert response.status_code == 400
-    assert "features.foreign_worker" in response.json()["error"]["fields"]
+    assert "protected.foreign_worker" in response.json()["error"]["fields"]
 
 
 def test_metadata_says_which_words_a_boolean_accepts(client, demo_model):
     [model] = client.get("/api/metadata/").json()["models"]
-    [spec] = [s for s in model["feature_schema"] if s["name"] == "foreign_worker"]
+    [spec] = [s for s in model["protected_schema"] if s["name"] == "foreign_worker"]
     assert spec["type"] == "boolean" and "yes" in spec["true_values"] and "no" in spec["false_values"]
 
 

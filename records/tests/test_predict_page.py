@@ -28,7 +28,11 @@ def test_the_form_is_built_from_the_schema(client, staff_user, demo_model):
     )
     assert '<select id="f-purpose" name="purpose" required' in html
     assert "Requested loan duration, in months." in html  # help text from the description file
-    assert html.count('<span class="sr-only">(required)</span>') == 20
+    assert html.count('<span class="sr-only">(required)</span>') == 18
+    # the protected attributes are asked apart, optional
+    protected = html[html.index('id="protected-fields"') :]
+    assert '<select id="f-foreign_worker" name="foreign_worker"' in protected
+    assert "never used for the score" in protected
 
 
 def test_posting_the_form_scores_and_stores(client, staff_user, demo_model, embedder, german_credit_row):
@@ -96,4 +100,46 @@ def test_the_form_takes_a_booleans_training_words(client, staff_user, demo_model
     data = {**_form(german_credit_row), "foreign_worker": word}
     html = client.post("/", data, HTTP_HX_REQUEST="true").content.decode()
     assert 'id="risk-score"' in html, html[:2000]
-    assert Record.objects.get().features_json["foreign_worker"] is (word == "yes")
+    assert Record.objects.get().protected["foreign_worker"] is (word == "yes")
+    assert "foreign_worker" not in Record.objects.get().features_json
+
+
+def test_a_declined_case_shows_its_decision_and_reasons_and_a_printable_notice(
+    client, staff_user, demo_model, embedder, declined_row
+):
+    from records.models import Record
+
+    client.force_login(staff_user)
+    data = {**_form(declined_row), "foreign_worker": "yes"}
+    html = client.post("/", data, HTTP_HX_REQUEST="true").content.decode()
+    record = Record.objects.get()
+    assert record.decision == "decline" and record.protected == {"foreign_worker": True}
+    assert 'id="decision"' in html and ">Decline</span>" in html
+    sentences = [reason["sentence"] for reason in record.reasons]
+    assert len(sentences) == 4 and all(sentence in html for sentence in sentences)
+    notice_url = f"/records/{record.pk}/notice/"
+    assert f'href="{notice_url}"' in html
+    notice = client.get(notice_url).content.decode()
+    assert "We are unable to approve this application" in notice
+    assert all(sentence in notice for sentence in sentences)
+    assert "foreign" not in notice.split('id="notice-reasons"')[1].split("</ol>")[0]  # never a protected value
+    detail = client.get(f"/records/{record.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert ">Decline</span>" in detail and 'id="protected"' in detail and sentences[0] in detail
+
+
+def test_an_approved_case_shows_no_reasons(client, staff_user, demo_model, embedder, german_credit_row):
+    client.force_login(staff_user)
+    html = client.post("/", _form(german_credit_row), HTTP_HX_REQUEST="true").content.decode()
+    assert ">Approve</span>" in html and 'id="reasons"' not in html and "Reason notice" not in html
+
+
+def test_a_bad_protected_value_on_the_form_is_named_and_nothing_is_stored(
+    client, staff_user, demo_model, german_credit_row
+):
+    from records.models import Record
+
+    client.force_login(staff_user)
+    data = {**_form(german_credit_row), "personal_status_and_sex": "not a status"}
+    html = client.post("/", data, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="e-personal_status_and_sex"' in html and "Unknown category" in html
+    assert not Record.objects.exists()

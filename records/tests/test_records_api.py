@@ -25,7 +25,7 @@ def test_the_list_is_newest_first_with_summary_fields(staff_api, make_records):
     body = response.json()
     assert set(body) == {"next", "previous", "results"}
     assert _ids(response) == [str(r.pk) for r in reversed(records)]
-    assert set(body["results"][0]) == {"id", "timestamp", "model_id", "risk_score", "risk_label", "outcome"}
+    assert set(body["results"][0]) == {"id", "timestamp", "model_id", "risk_score", "risk_label", "decision", "outcome"}
 
 
 def test_each_filter_narrows_the_list(staff_api, make_records, german_credit_trained):

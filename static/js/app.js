@@ -22,6 +22,7 @@
     var trigger = event.target.closest("[data-open-modal]");
     if (trigger) opener = trigger;
     if (event.target.closest("[data-close-modal]")) modal().close();
+    if (event.target.closest("[data-print]")) window.print();
   });
 
   document.addEventListener("htmx:afterSwap", function (event) {

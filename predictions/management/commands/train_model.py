@@ -8,8 +8,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.errors import ApplicationError
+from predictions.management.options import policy_option
 from predictions.management.summary import format_version_summary
-from predictions.ml.training import ALGORITHM_NAMES, TrainingError
+from predictions.ml.training import ALGORITHM_NAMES
 from predictions.models import ModelVersion
 from predictions.services import model_version_train
 
@@ -24,7 +26,19 @@ class Command(BaseCommand):
         parser.add_argument("--name", required=True, help="registry name; the version counts up")
         parser.add_argument("--algorithm", choices=ALGORITHM_NAMES, default="logistic")
         parser.add_argument("--exclude", default="", help="comma-separated columns to leave out")
+        parser.add_argument(
+            "--protected",
+            default="",
+            help="comma-separated protected attributes: kept out of the model, recorded for fairness monitoring",
+        )
         parser.add_argument("--description-file", type=Path, help="JSON object: column -> description")
+        parser.add_argument(
+            "--reasons",
+            type=Path,
+            help='reason table: {"reasons": [{"code", "sentence", "features"}]}; other features get one each',
+        )
+        parser.add_argument("--refer-at", type=float, help="scores from here are referred (default: the medium band)")
+        parser.add_argument("--decline-at", type=float, help="scores from here are declined (default: the high band)")
         parser.add_argument(
             "--embedder",
             choices=[choice.value for choice in ModelVersion.Embedder],
@@ -39,16 +53,12 @@ class Command(BaseCommand):
             raise CommandError(f"--name {name!r} must be letters, digits, '-' or '_' (at most 64)")
         descriptions = None
         if options["description_file"]:
-            path: Path = options["description_file"]
-            try:
-                descriptions = json.loads(path.read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise CommandError(f"description file not found: {path}") from None
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise CommandError(f"description file is not valid JSON: {path}: {exc}") from None
+            descriptions = _json_file(options["description_file"], "description")
             if not isinstance(descriptions, dict) or not all(isinstance(v, str) for v in descriptions.values()):
                 raise CommandError("description file must be a JSON object mapping column names to strings")
         exclude = [col.strip() for col in options["exclude"].split(",") if col.strip()]
+        protected = [col.strip() for col in options["protected"].split(",") if col.strip()]
+        reasons = _json_file(options["reasons"], "reason table") if options["reasons"] else None
         try:
             version = model_version_train(
                 csv_path=options["csv"],
@@ -57,10 +67,22 @@ class Command(BaseCommand):
                 name=name,
                 algorithm=options["algorithm"],
                 exclude=exclude,
+                protected=protected,
                 descriptions=descriptions,
+                reasons=reasons,
+                decision_policy=policy_option(options["refer_at"], options["decline_at"]),
                 embedder=options["embedder"],
                 promote=options["promote"],
             )
-        except TrainingError as exc:
+        except ApplicationError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(format_version_summary(version))
+
+
+def _json_file(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CommandError(f"{what} file not found: {path}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{what} file is not valid JSON: {path}: {exc}") from None

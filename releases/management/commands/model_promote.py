@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import ApplicationError
+from predictions.management.options import policy_option
 from releases.management.commands._release import version_arg
 from releases.services import release_promote
 
@@ -16,11 +17,18 @@ class Command(BaseCommand):
         parser.add_argument("model_id", help="name@version")
         parser.add_argument("--reason", required=True)
         parser.add_argument("--force", action="store_true", help="promote even if its gates failed")
+        parser.add_argument("--refer-at", type=float, help="a new decision policy (a version with no records yet)")
+        parser.add_argument("--decline-at", type=float, help="with --refer-at")
 
     def handle(self, *args: Any, **options: Any) -> None:
         version = version_arg(options["model_id"])
         try:
-            promoted = release_promote(model_version=version, reason=options["reason"], force=options["force"])
+            promoted = release_promote(
+                model_version=version,
+                reason=options["reason"],
+                force=options["force"],
+                decision_policy=policy_option(options["refer_at"], options["decline_at"]),
+            )
         except ApplicationError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{promoted.model_id} is now the champion (production)\n")
