@@ -101,7 +101,9 @@ def attribute_fairness(attribute: str, groups: Mapping[str, GroupCounts]) -> Att
     for value in sorted(groups):
         c = groups[value]
         ratio, low, high = (math.nan,) * 3
-        if best is not None:
+        if value == best:
+            ratio = low = high = 1.0 if c.approved else math.nan  # the reference itself: no uncertainty
+        elif best is not None:
             ratio, low, high = ratio_interval(c.approved, c.records, judged[best].approved, judged[best].records)
         out.groups.append(
             GroupFairness(

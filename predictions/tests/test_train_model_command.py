@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -168,3 +169,58 @@ def test_every_algorithm_serves_with_drivers_that_add_up(tmp_path, api_client, a
     assert 1 / (1 + math.exp(-log_odds)) == pytest.approx(body["risk_score"], abs=1e-9)
     similar = api_client.get(f"/api/records/{body['record_id']}/nearest/")
     assert similar.status_code == 200
+
+
+@pytest.mark.django_db
+def test_protected_columns_are_kept_out_with_reasons_and_a_policy(tmp_path, capsys):
+    csv = write_loans_csv(tmp_path / "loans.csv")
+    reasons = tmp_path / "reasons.json"
+    reasons.write_text('{"reasons": [{"code": "MONEY", "sentence": "Income and use of credit.", '
+                       '"features": ["income", "utilisation"]}]}')  # fmt: skip
+    call_command(
+        "train_model", csv=csv, target="status", positive="default", name="loans", protected="region,has_guarantor",
+        reasons=reasons, refer_at=0.2, decline_at=0.5,
+    )  # fmt: skip
+    version = ModelVersion.objects.get(name="loans")
+    assert [f["name"] for f in version.feature_schema] == ["income", "age", "utilisation"]
+    assert [(p["name"], p.get("choices"), p["required"]) for p in version.protected_schema] == [
+        ("region", ["east", "north", "south", "west"], False),
+        ("has_guarantor", None, False),
+    ]
+    assert version.protected_schema[1]["type"] == "boolean"
+    assert version.decision_policy == {"refer_at": 0.2, "decline_at": 0.5}
+    assert [r["code"] for r in version.reason_table] == ["MONEY", "AGE"]
+    out = capsys.readouterr().out
+    assert "protected (not in the model): region, has_guarantor" in out and "decline from 0.5" in out
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"protected": "age"}, "protected column(s) age hold numbers"),
+        ({"protected": "nope"}, "protected column(s) not in the CSV: nope"),
+        ({"protected": "region", "exclude": "region"}, "both excluded and protected: region"),
+        ({"protected": "status"}, "the target column cannot be a protected attribute"),
+        ({"refer_at": 0.6, "decline_at": 0.4}, "refer_at (0.6) must not be above decline_at (0.4)"),
+        ({"refer_at": 0.6}, "give --refer-at and --decline-at together"),
+    ],
+)
+def test_bad_protected_or_policy_options_are_one_line_errors(tmp_path, options, message):
+    csv = write_loans_csv(tmp_path / "loans.csv")
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("train_model", csv=csv, target="status", positive="default", name="loans", **options)
+    assert not ModelVersion.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_reason_table_naming_a_protected_attribute_is_refused(tmp_path):
+    csv = write_loans_csv(tmp_path / "loans.csv")
+    reasons = tmp_path / "reasons.json"
+    reasons.write_text('[{"code": "AREA", "sentence": "Where you live.", "features": ["region"]}]')
+    with pytest.raises(CommandError, match="'region' is a protected attribute and can never be a reason"):
+        call_command(
+            "train_model", csv=csv, target="status", positive="default", name="loans", protected="region",
+            reasons=reasons,
+        )  # fmt: skip
+    assert not ModelVersion.objects.exists()

@@ -261,3 +261,28 @@ def test_a_csv_backfill_accepts_the_boolean_words_the_api_accepts(tmp_path, demo
     source = _write(tmp_path / "loans.csv", rows.head(3).assign(foreign_worker=["yes", "No", "TRUE"]))
     call_command("backfill_records", str(source), model="credit", no_progress=True)
     assert "inserted 3" in capsys.readouterr().out
+    stored = [r.protected["foreign_worker"] for r in Record.objects.order_by("fingerprint")]
+    assert sorted(stored) == [False, True, True]
+
+
+def test_a_backfill_stores_the_protected_columns_apart_and_decides(tmp_path, demo_model, embedder, rows, capsys):
+    source = _write(tmp_path / "loans.csv", rows.head(40))
+    call_command("backfill_records", str(source), model="credit", no_progress=True)
+    out = capsys.readouterr().out
+    assert "ignored columns outside the schema: creditability" in out and "foreign_worker" not in out
+    records = list(Record.objects.all())
+    assert len(records) == 40
+    for record in records:
+        assert set(record.protected) == {"personal_status_and_sex", "foreign_worker"}
+        assert not set(record.features_json) & set(record.protected)
+        assert record.decision in {"approve", "refer", "decline"}
+        assert (record.decision == "approve") == (record.reasons == [])
+
+
+def test_a_backfill_rejects_a_row_whose_protected_value_was_never_seen(tmp_path, demo_model, embedder, rows, capsys):
+    frame = rows.head(2).copy()
+    frame.loc[frame.index[1], "personal_status_and_sex"] = "unknown"
+    call_command("backfill_records", str(_write(tmp_path / "loans.csv", frame)), model="credit", no_progress=True)
+    assert Record.objects.count() == 1
+    rejected = list(csv.DictReader((tmp_path / "loans.csv.rejects.csv").open()))
+    assert rejected[0]["reason"].startswith("personal_status_and_sex: Unknown category 'unknown'")

@@ -83,7 +83,9 @@ def test_a_protected_attribute_in_yes_no_words_is_read_as_a_boolean(jwt_client, 
         ({"religion": "x"}, "protected.religion", "Not a protected attribute of this model."),
     ],
 )
-def test_it_rejects_a_bad_protected_attribute_and_stores_nothing(jwt_client, german_credit_row, protected, field, message):
+def test_it_rejects_a_bad_protected_attribute_and_stores_nothing(
+    jwt_client, german_credit_row, protected, field, message
+):
     response = jwt_client.post(
         PREDICT, {"model": "credit", "features": german_credit_row, "protected": protected}, format="json"
     )

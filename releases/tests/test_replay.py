@@ -46,6 +46,16 @@ def test_a_tampered_driver_is_a_mismatch_too(history):
     assert [m.record_id for m in records_verify(name="credit").mismatches] == [record.pk]
 
 
+def test_a_tampered_decision_or_reason_is_a_mismatch(history):
+    refer, decline = (Record.objects.filter(decision=d).order_by("timestamp")[0] for d in ("refer", "decline"))
+    Record.objects.filter(pk=refer.pk).update(decision="approve")
+    reasons = list(decline.reasons)
+    reasons[0], reasons[1] = reasons[1], reasons[0]
+    Record.objects.filter(pk=decline.pk).update(reasons=reasons)
+    found = {m.record_id for m in records_verify(name="credit").mismatches}
+    assert found == {refer.pk, decline.pk}
+
+
 def test_replay_scores_other_versions_rows_through_its_own_schema(history, register):
     stored = stored_rows_get(name="credit")
     other = register(shift=0.5)
