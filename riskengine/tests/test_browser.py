@@ -59,6 +59,30 @@ def test_login_predict_and_see_score_label_drivers_and_similar_cases(logged_in, 
     shot(page, "predict-result")
 
 
+def test_a_declined_case_shows_the_decision_and_its_reasons_in_plain_sentences(
+    logged_in, live_server, declined_row, shot
+):
+    from records.models import Record
+
+    page = logged_in
+    _fill_predict_form(page, {**declined_row, "personal_status_and_sex": "male : single", "foreign_worker": True})
+    page.get_by_role("button", name="Score").click()
+    expect(page.locator("#decision")).to_have_text("Decline")
+    reasons = page.locator("#reasons li .reason-sentence")
+    expect(reasons).to_have_count(4)
+    record = Record.objects.get()
+    assert reasons.all_inner_texts() == [reason["sentence"] for reason in record.reasons]
+    assert reasons.first.inner_text() == "Savings, bonds or property insufficient."
+    assert record.protected == {"personal_status_and_sex": "male : single", "foreign_worker": True}
+    page.locator("#reasons").scroll_into_view_if_needed()
+    shot(page, "predict-declined-reasons")
+    page.get_by_role("link", name="Reason notice (printable)").click()
+    page.wait_for_url(f"{live_server.url}/records/{record.pk}/notice/")
+    expect(page.locator("#notice-reasons li")).to_have_count(4)
+    expect(page.locator("#notice")).to_contain_text("We are unable to approve this application")
+    shot(page, "reason-notice")
+
+
 def test_a_bad_value_shows_the_fields_error_and_keeps_the_values(logged_in, german_credit_row, shot):
     page = logged_in
     _fill_predict_form(page, {**german_credit_row, "credit_amount": 999999999})
