@@ -20,13 +20,14 @@ from core.web import HtmxHttpRequest, query_without, staff_required
 from predictions import selectors as model_selectors
 from predictions.inference import FeatureValidationError
 from predictions.ml.features import coerce_text_features, validate_features, validate_protected
+from predictions.ml.decisions import DECISIONS
 from predictions.ml.scoring import DEFAULT_LABEL_BANDS
 from records.charts import daily_volume, score_histogram
 from records.forms import ImportForm
 from records.models import ImportJob
 from records.prediction import prediction_create_one
 from records.selectors import InvalidCursor, RecordFilters, record_get, record_list, record_list_similar, record_page
-from records.serializers import RecordListParamsSerializer
+from records.serializers import LIST_PARAMETERS, RecordListParamsSerializer
 from records.services import record_set_outcome
 from records.tasks import import_job_create, import_jobs_reap
 
@@ -56,10 +57,11 @@ def _known_labels() -> list[str]:
 
 def _filter_params(query: QueryDict) -> tuple[RecordFilters, dict[str, Any], dict[str, str]]:
     """The dashboard's filters from its query string: (filters, paging, errors by parameter)."""
-    raw: dict[str, Any] = {k: query.get(k) for k in query if k != "risk_label" and query.get(k) != ""}
-    labels = [label for label in query.getlist("risk_label") if label]
-    if labels:
-        raw["risk_label"] = labels
+    raw: dict[str, Any] = {k: query.get(k) for k in query if k not in LIST_PARAMETERS and query.get(k) != ""}
+    for key in LIST_PARAMETERS:
+        values = [value for value in query.getlist(key) if value]
+        if values:
+            raw[key] = values
     # dates from <input type="date"> are plain dates: from the start of created_after's day to the end of
     # created_before's day
     for key, suffix in (("created_after", "T00:00:00Z"), ("created_before", "T23:59:59.999999Z")):
@@ -116,7 +118,9 @@ def _dashboard_context(request: HtmxHttpRequest) -> dict[str, Any]:
             **{key: query.get(key, "") for key in shown},
             "ordering": data["ordering"],
             "risk_label": [label for label in query.getlist("risk_label") if label],
+            "decision": [decision for decision in query.getlist("decision") if decision],
         },
+        "decisions": DECISIONS,
         "errors": errors,
         "models": sorted({v.name for v in model_selectors.model_version_list()}),
         "labels": colours,

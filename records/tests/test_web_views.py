@@ -22,6 +22,18 @@ def test_filters_work_as_a_plain_get_form(client, staff_user, make_records):
     assert 'value="low" checked' in html
 
 
+def test_the_decision_is_a_column_and_a_filter(client, staff_user, make_records):
+    records = make_records(12)
+    client.force_login(staff_user)
+    declined = sum(1 for r in records if r.decision == "decline")
+    assert 0 < declined < 12
+    html = client.get("/records/", {"decision": "decline"}).content.decode()
+    assert html.count("record-row") == declined and html.count('record-decision px-3 py-2 text-sm">decline<') == declined
+    both = client.get("/records/?decision=decline&decision=refer").content.decode()
+    assert both.count("record-row") == sum(1 for r in records if r.decision in ("decline", "refer"))
+    assert 'name="decision" value="refer" checked' in both
+
+
 def test_dates_from_the_date_inputs_cover_whole_days(client, staff_user, make_records):
     records = make_records(3)
     day = records[-1].timestamp.date().isoformat()
