@@ -30,7 +30,7 @@ class EstimatedCountPaginator(Paginator[Any]):
 
 @admin.register(Record)
 class RecordAdmin(ReadOnlyAdmin):
-    list_display = ["id", "timestamp", "model_id", "risk_score", "risk_label", "outcome", "request_id"]
+    list_display = ["id", "timestamp", "model_id", "risk_score", "risk_label", "decision", "outcome", "request_id"]
     list_filter = ["risk_label", "outcome", ("timestamp", admin.DateFieldListFilter)]
     search_fields = ["=id", "=request_id"]
     raw_id_fields = ["model_version", "created_by", "api_key", "outcome_set_by"]
