@@ -19,8 +19,8 @@ from core.logging import request_id_var
 from core.web import HtmxHttpRequest, query_without, staff_required
 from predictions import selectors as model_selectors
 from predictions.inference import FeatureValidationError
-from predictions.ml.features import coerce_text_features, validate_features, validate_protected
 from predictions.ml.decisions import DECISIONS
+from predictions.ml.features import coerce_text_features, validate_features, validate_protected
 from predictions.ml.scoring import DEFAULT_LABEL_BANDS
 from records.charts import daily_volume, score_histogram
 from records.forms import ImportForm

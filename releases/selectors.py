@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+from django.db.models import Case, F, Q, Value, When
 
 from predictions.inference import inference_read_as
 from predictions.ml.features import encode
@@ -44,12 +45,15 @@ class StoredRows:
         return len(self.ids)
 
 
-_STORED = (
-    "id", "model_version_id", "timestamp", "features_json", "risk_score", "risk_label", "outcome", "served_by",
-    "protected",
-)  # fmt: skip
-# read only when asked: parsing the drivers JSON is most of a read
-_DRIVERS = ("contributions", "drivers", "decision", "reasons")
+_STORED = ("id", "model_version_id", "timestamp", "features_json", "risk_score", "risk_label", "outcome", "served_by")
+# Read only when asked, and JSON only where it is needed: parsing JSON is most of a read. The
+# drivers JSON of records older than the contributions array; the reasons of a refer or decline.
+_DRIVERS = {
+    "stored_contributions": F("contributions"),
+    "old_drivers": Case(When(contributions__isnull=True, then=F("drivers")), default=Value(None)),
+    "stored_decision": F("decision"),
+    "adverse_reasons": Case(When(~Q(decision__in=("", "approve")), then=F("reasons")), default=Value(None)),
+}
 
 
 def stored_rows_get(
@@ -62,9 +66,11 @@ def stored_rows_get(
     served_by: str | None = None,
     limit: int | None = None,
     with_drivers: bool = False,
+    with_protected: bool = False,
 ) -> StoredRows:
     """The stored records of a model name (optionally one version, a time window, only those with
-    an outcome), newest ``limit`` of them, returned oldest first; their stored drivers too if asked."""
+    an outcome), newest ``limit`` of them, returned oldest first; their stored drivers, decisions
+    and reasons, and their protected attributes, if asked."""
     queryset = Record.objects.filter(model_version__name=name)
     if version_id is not None:
         queryset = queryset.filter(model_version_id=version_id)
@@ -76,14 +82,15 @@ def stored_rows_get(
         queryset = queryset.filter(outcome__isnull=False)
     if served_by is not None:
         queryset = queryset.filter(served_by=served_by)
-    names = (*_STORED, *_DRIVERS) if with_drivers else _STORED
-    values = queryset.order_by("-timestamp", "-id").values_list(*names)
+    extra = {**(_DRIVERS if with_drivers else {}), **({"stored_protected": F("protected")} if with_protected else {})}
+    values = queryset.order_by("-timestamp", "-id").annotate(**extra).values_list(*_STORED, *extra)
     rows = list(values[:limit] if limit else values)
     rows.reverse()
     out = StoredRows()
     columns: tuple[list[Any], ...] = (
         out.ids, out.version_ids, out.timestamps, out.features, out.scores, out.labels, out.outcomes, out.served_by,
-        out.protected, *((out.contributions, out.drivers, out.decisions, out.reasons) if with_drivers else ()),
+        *((out.contributions, out.drivers, out.decisions, out.reasons) if with_drivers else ()),
+        *((out.protected,) if with_protected else ()),
     )  # fmt: skip
     for row in rows:
         for column, value in zip(columns, row, strict=True):
@@ -152,18 +159,18 @@ def _stored_contributions(model: LoadedModel, stored: StoredRows, i: int) -> np.
     array = stored.contributions[i]
     if array is not None:
         return np.asarray(array, dtype=np.float64)
-    by_name = {d["feature"]: d["contribution"] for d in stored.drivers[i]}  # records older than the array
+    by_name = {d["feature"]: d["contribution"] for d in stored.drivers[i] or []}  # records older than the array
     return np.array([by_name.get(spec.name, math.nan) for spec in model.schema], dtype=np.float64)
 
 
-def _same_decision(model: LoadedModel, replay: Replay, k: int, stored: StoredRows, i: int) -> bool:
+def _same_decision(decision: str, expected: Sequence[Mapping[str, Any]], stored: StoredRows, i: int) -> bool:
     """The stored decision and reasons are the replay's (codes in order, contributions to the
     tolerance); a record scored before decisions has none to compare."""
     if not stored.decisions[i]:
         return True
-    if replay.decisions[k] != stored.decisions[i]:
+    if decision != stored.decisions[i]:
         return False
-    expected = [] if replay.decisions[k] == "approve" else model.scorer.reason_coder.reasons(replay.contributions[k])
+    expected = [] if decision == "approve" else expected
     given = stored.reasons[i] or []
     return [r["code"] for r in expected] == [r.get("code") for r in given] and all(
         abs(a["contribution"] - float(b.get("contribution", math.nan))) <= VERIFY_TOLERANCE
@@ -185,6 +192,7 @@ def records_verify(*, name: str, since: datetime | None = None, limit: int | Non
     for version_id, indices in groups.items():
         model = loaded_model_get(model_id=ModelVersion.objects.get(pk=version_id).model_id)
         replay = rows_replay(model=model, rows=[stored.features[i] for i in indices], validated=True)
+        reasons = model.scorer.reason_coder.reasons_many(replay.contributions)
         for k, i in enumerate(indices):
             score_error = abs(float(replay.scores[k]) - stored.scores[i])
             errors = np.abs(replay.contributions[k] - _stored_contributions(model, stored, i))
@@ -195,7 +203,7 @@ def records_verify(*, name: str, since: datetime | None = None, limit: int | Non
                 score_error > VERIFY_TOLERANCE
                 or contribution_error > VERIFY_TOLERANCE
                 or replay.labels[k] != stored.labels[i]
-                or not _same_decision(model, replay, k, stored, i)
+                or not _same_decision(replay.decisions[k], reasons[k], stored, i)
             ):
                 mismatches.append(
                     Mismatch(

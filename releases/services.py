@@ -84,7 +84,9 @@ def _history_gates(
     results = [auc_gate(on="labelled", outcomes=outcomes, candidate=replay, champion=champion, config=config)]
     results.extend(calibration_gates(outcomes=outcomes, candidate=replay, config=config))
     since = stability_since(now, config)
-    recent = stored_rows_get(name=mine.name, since=since, served_by=served_by, limit=STABILITY_LIMIT)
+    recent = stored_rows_get(
+        name=mine.name, since=since, served_by=served_by, limit=STABILITY_LIMIT, with_protected=True
+    )
     candidate = rows_replay(model=mine, rows=recent.features)
     champion = rows_replay(model=theirs, rows=recent.features) if theirs is not None else None
     on = f"last {config['stability_days']} days" + (" of canary traffic" if served_by else "")

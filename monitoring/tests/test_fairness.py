@@ -27,7 +27,8 @@ def _sample(seed: int, n: int = 3000):
     group = rng.choice(GROUPS, size=n, p=[0.4, 0.3, 0.2, 0.1])
     approve_rate = pd.Series({"a": 0.7, "b": 0.55, "c": 0.5, "d": 0.62})[group].to_numpy()
     approved = rng.random(n) < approve_rate
-    outcome = np.where(rng.random(n) < 0.6, rng.random(n) < np.where(approved, 0.15, 0.45), None)
+    bad = rng.random(n) < np.where(approved, 0.15, 0.45)
+    outcome = np.array([bool(b) if known else None for b, known in zip(bad, rng.random(n) < 0.6, strict=True)])
     return group, approved, outcome
 
 

@@ -167,24 +167,38 @@ class ReasonCoder:
         position = {spec.name: j for j, spec in enumerate(schema)}
         hidden = set(protected)
         # a family's columns; protected names and names the schema lacks never count
-        self.families = [
+        kept = [
             (family, [position[name] for name in family.features if name in position and name not in hidden])
             for family in families
         ]
-        self.families = [(family, columns) for family, columns in self.families if columns]
+        kept = sorted(((family, columns) for family, columns in kept if columns), key=lambda pair: pair[0].code)
+        self.families = [family for family, _ in kept]
+        # families x features, 1 where a feature counts in a family: one product sums every family
+        self.matrix = np.zeros((len(kept), len(schema)), dtype=np.float64)
+        for i, (_, columns) in enumerate(kept):
+            self.matrix[i, columns] = 1.0
 
     def reasons(self, contributions: np.ndarray | Sequence[float]) -> list[Reason]:
         """The families whose summed contribution raised the risk (> 0), largest first, ties by
         code, at most MAX_REASONS."""
-        values = np.asarray(contributions, dtype=np.float64)
-        totals = [(float(values[columns].sum()), family) for family, columns in self.families]
-        raising = sorted((pair for pair in totals if pair[0] > 0), key=lambda pair: (-pair[0], pair[1].code))
-        return [
-            {
-                "code": family.code,
-                "sentence": family.sentence,
-                "features": list(family.features),
-                "contribution": total,
-            }
-            for total, family in raising[:MAX_REASONS]
-        ]
+        return self.reasons_many(np.asarray(contributions, dtype=np.float64)[None, :])[0]
+
+    def reasons_many(self, contributions: np.ndarray) -> list[list[Reason]]:
+        """:meth:`reasons` of every row of an (N, features) matrix, in one product."""
+        totals = np.asarray(contributions, dtype=np.float64) @ self.matrix.T
+        out: list[list[Reason]] = []
+        for row in totals.tolist():
+            # the families are in code order, and a stable sort keeps it among equal totals
+            raising = sorted((i for i, total in enumerate(row) if total > 0), key=lambda i: -row[i])
+            out.append(
+                [
+                    {
+                        "code": self.families[i].code,
+                        "sentence": self.families[i].sentence,
+                        "features": list(self.families[i].features),
+                        "contribution": row[i],
+                    }
+                    for i in raising[:MAX_REASONS]
+                ]
+            )
+        return out

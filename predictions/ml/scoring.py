@@ -116,6 +116,8 @@ class ScoringModel:
         scores = explanation.probability
         labels = self.labels_for(scores)
         decisions = self.policy.decide(scores)
+        adverse = [i for i, decision in enumerate(decisions) if decision != APPROVE]
+        reasons = dict(zip(adverse, self.reason_coder.reasons_many(explanation.contributions[adverse]), strict=True))
         names = [spec.name for spec in self.schema]
         order = np.argsort(-np.abs(explanation.contributions), axis=1, kind="stable").tolist()
         contributions = explanation.contributions.tolist()
@@ -138,7 +140,7 @@ class ScoringModel:
                     drivers=drivers,
                     contributions=explanation.contributions[i],
                     decision=decisions[i],
-                    reasons=[] if decisions[i] == APPROVE else self.reason_coder.reasons(row_contributions),
+                    reasons=reasons.get(i, []),
                 )
             )
         return out

@@ -28,7 +28,9 @@ FAMILIES = [
 ]
 
 
-def _expected(contributions: np.ndarray, families: list[ReasonFamily], hidden: set[str] = frozenset()) -> list[str]:
+def _expected(
+    contributions: np.ndarray, families: list[ReasonFamily], hidden: frozenset[str] = frozenset()
+) -> list[str]:
     """An independent reading of the rule: sum each family's drivers (protected ones left out),
     keep the ones that raise the risk, largest first, ties by code, four at most."""
     index = {spec.name: j for j, spec in enumerate(SCHEMA)}
@@ -111,7 +113,7 @@ def test_a_protected_feature_never_counts_in_a_reason():
     coder = ReasonCoder(SCHEMA, FAMILIES, protected=["f2", "f0"])
     contributions = np.array([5.0, 0.1, 9.0, 0.0, 0.0, 0.3, 0.0, 0.0])
     reasons = coder.reasons(contributions)
-    assert [r["code"] for r in reasons] == _expected(contributions, FAMILIES, {"f0", "f2"}) == ["D", "A"]
+    assert [r["code"] for r in reasons] == _expected(contributions, FAMILIES, frozenset({"f0", "f2"})) == ["D", "A"]
     assert reasons[1]["contribution"] == pytest.approx(0.1)
 
 

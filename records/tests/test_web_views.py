@@ -28,7 +28,9 @@ def test_the_decision_is_a_column_and_a_filter(client, staff_user, make_records)
     declined = sum(1 for r in records if r.decision == "decline")
     assert 0 < declined < 12
     html = client.get("/records/", {"decision": "decline"}).content.decode()
-    assert html.count("record-row") == declined and html.count('record-decision px-3 py-2 text-sm">decline<') == declined
+    assert (
+        html.count("record-row") == declined and html.count('record-decision px-3 py-2 text-sm">decline<') == declined
+    )
     both = client.get("/records/?decision=decline&decision=refer").content.decode()
     assert both.count("record-row") == sum(1 for r in records if r.decision in ("decline", "refer"))
     assert 'name="decision" value="refer" checked' in both
