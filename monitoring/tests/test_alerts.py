@@ -212,7 +212,7 @@ def test_the_scheduler_runs_the_fold_the_rules_and_the_deliveries(shifted, capsy
     call_command("monitoring_scheduler", every=0)
     out = capsys.readouterr().out
     assert out.startswith("folded 0 records") and "alerts opened" in out and "webhooks delivered 0" in out
-    assert AlertRule.objects.filter(model_name="credit").count() == 5
+    assert AlertRule.objects.filter(model_name="credit").count() == 8  # 5 drift and performance, 3 fairness
 
 
 def test_a_failing_scheduler_step_is_logged_and_the_scheduler_ends_cleanly(demo_model, monkeypatch, caplog):

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import UTC
+from pathlib import Path
 
 import numpy as np
 import pytest
+from django.conf import settings
 
 from monitoring.models import BinDay, DayTotal, OutcomeDay, ScoreCellDay, ShapDay
 from monitoring.services import monitoring_fold
@@ -155,12 +157,17 @@ def test_the_scheduler_refuses_a_negative_interval(demo_model):
     assert not BinDay.objects.exists()
 
 
-def test_the_sql_bins_put_missing_null_unseen_and_mistyped_values_where_the_profile_says(demo_model):
+def test_the_sql_bins_put_missing_null_unseen_and_mistyped_values_where_the_profile_says(db):
     from django.db import connection
 
     from monitoring.binning import bins_sql
+    from predictions.ml.training import read_training_csv, train
+    from predictions.services import model_version_register
 
-    profile = demo_model.reference_profile
+    # the demo data with every column a feature, so that foreign_worker is a boolean feature
+    csv = Path(settings.BASE_DIR) / "data" / "german_credit.csv"
+    trained = train(read_training_csv(csv), target="creditability", positive="bad")
+    profile = model_version_register(trained=trained, name="credit-all").reference_profile
     features = profile["features"]
     category = next(j for j, f in enumerate(features) if f["type"] == "category")
     boolean = next(j for j, f in enumerate(features) if f["type"] == "boolean")
