@@ -46,15 +46,13 @@ class BoundedDateField(serializers.DateField):
         return parsed
 
 
-class WindowParamsSerializer(serializers.Serializer[dict[str, Any]]):
+class DaysParamsSerializer(serializers.Serializer[dict[str, Any]]):
     """[start, end) in UTC days; ``end`` defaults to tomorrow, ``start`` to ``default_days`` before."""
 
     default_days = 7
 
     start = BoundedDateField(required=False)
     end = BoundedDateField(required=False, help_text="Exclusive")
-    segment_feature = serializers.CharField(required=False, max_length=100)
-    segment_value = serializers.CharField(required=False, max_length=200)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         end = attrs.get("end") or timezone.now().date() + timedelta(days=1)
@@ -64,6 +62,17 @@ class WindowParamsSerializer(serializers.Serializer[dict[str, Any]]):
         if (end - start).days > MAX_WINDOW_DAYS:
             raise serializers.ValidationError({"start": f"The window is at most {MAX_WINDOW_DAYS} days."})
         attrs.update(start=start, end=end)
+        return attrs
+
+
+class WindowParamsSerializer(DaysParamsSerializer):
+    """A window of days, and optionally one segment (a feature's value)."""
+
+    segment_feature = serializers.CharField(required=False, max_length=100)
+    segment_value = serializers.CharField(required=False, max_length=200)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
         require_together(attrs, "segment_feature", "segment_value", "segment_feature and segment_value go together.")
         return attrs
 
@@ -277,21 +286,10 @@ class OverviewSerializer(serializers.Serializer[dict[str, Any]]):
     models = ModelStatusSerializer(many=True)
 
 
-class FairnessParamsSerializer(serializers.Serializer[dict[str, Any]]):
+class FairnessParamsSerializer(DaysParamsSerializer):
     """[start, end) in UTC days; ``end`` defaults to tomorrow, ``start`` to 30 days before."""
 
-    start = BoundedDateField(required=False)
-    end = BoundedDateField(required=False, help_text="Exclusive")
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        end = attrs.get("end") or timezone.now().date() + timedelta(days=1)
-        start = attrs.get("start") or max(EARLIEST_DAY, end - timedelta(days=30))
-        if start >= end:
-            raise serializers.ValidationError({"end": "Must be later than start."})
-        if (end - start).days > MAX_WINDOW_DAYS:
-            raise serializers.ValidationError({"start": f"The window is at most {MAX_WINDOW_DAYS} days."})
-        attrs.update(start=start, end=end)
-        return attrs
+    default_days = 30
 
 
 class GroupFairnessSerializer(serializers.Serializer[dict[str, Any]]):
