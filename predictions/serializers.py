@@ -36,6 +36,22 @@ class EffectivePolicyField(serializers.JSONField):
         return policy_get(value.decision_policy, value.label_bands).to_dict()
 
 
+class EffectiveReasonsField(serializers.JSONField):
+    """The version's reason table: the stored one, or for an older version the one built from its
+    schema's descriptions (what it gives reasons with)."""
+
+    def get_attribute(self, instance: ModelVersion) -> Any:
+        return instance
+
+    def to_representation(self, value: Any) -> Any:
+        from predictions.ml.decisions import reason_table_build
+        from predictions.ml.features import schema_from_dicts
+
+        if value.reason_table:
+            return value.reason_table
+        return [family.to_dict() for family in reason_table_build(schema_from_dicts(value.feature_schema))]
+
+
 def _policy_field() -> EffectivePolicyField:
     return EffectivePolicyField(read_only=True, help_text="approve below refer_at; decline from decline_at")
 
@@ -45,6 +61,7 @@ class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
     feature_schema = FeatureSchemaField(read_only=True)
     protected_schema = FeatureSchemaField(read_only=True)
     decision_policy = _policy_field()
+    reason_table = EffectiveReasonsField(read_only=True, help_text="[{code, sentence, features}]")
     created_by: serializers.SlugRelatedField[ModelVersion] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
@@ -86,6 +103,7 @@ class ModelMetadataSerializer(serializers.ModelSerializer[ModelVersion]):
         read_only=True, help_text="Protected attributes a request may send under 'protected'; never scored"
     )
     decision_policy = _policy_field()
+    reason_table = EffectiveReasonsField(read_only=True, help_text="[{code, sentence, features}]")
 
     class Meta:
         model = ModelVersion

@@ -35,3 +35,14 @@ def test_an_unknown_model_is_a_json_404(api_client, api_user):
     response = api_client.get("/api/models/nope/")
     assert response.status_code == 404
     assert response.json()["error"] == {"code": "not_found", "message": "Model 'nope' does not exist."}
+
+
+def test_a_version_registered_before_decisions_shows_what_it_decides_with(api_client, demo_model):
+    """Its stored policy and reason table are empty: the label bands and the descriptions give them."""
+    from predictions.models import ModelVersion
+
+    ModelVersion.objects.filter(pk=demo_model.pk).update(decision_policy={}, reason_table=[])
+    [model] = api_client.get("/api/metadata/").json()["models"]
+    assert model["decision_policy"] == {"refer_at": 0.3, "decline_at": 0.6}
+    codes = [reason["code"] for reason in model["reason_table"]]
+    assert len(codes) == len(model["feature_schema"]) and "CREDIT_AMOUNT" in codes

@@ -126,3 +126,16 @@ def test_the_records_list_filters_by_decision(jwt_client, german_credit_row, dec
     assert len(both) == 3
     bad = jwt_client.get("/api/records/?decision=maybe")
     assert bad.status_code == 400 and bad.json()["error"]["fields"] == {"decision[0]": '"maybe" is not a valid choice.'}
+
+
+def test_a_version_registered_before_decisions_decides_by_its_bands(jwt_client, demo_model, declined_row):
+    from predictions.models import ModelVersion
+    from predictions.selectors import loaded_model_cache_clear
+
+    ModelVersion.objects.filter(pk=demo_model.pk).update(decision_policy={}, reason_table=[])
+    loaded_model_cache_clear()
+    body = jwt_client.post(PREDICT, {"model": "credit", "features": declined_row}, format="json").json()
+    assert body["decision"] == "decline"  # its score is in the high band, from 0.6
+    assert [r["features"] for r in body["reasons"]] == [[r["features"][0]] for r in body["reasons"]]
+    assert body["reasons"][0]["code"] == "STATUS_OF_EXISTING_CHECKING_ACCO"  # the name, cut to 32
+    assert body["reasons"][0]["sentence"].startswith("Balance of the applicant's current checking account (DM)")
