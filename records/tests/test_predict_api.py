@@ -341,3 +341,13 @@ def test_a_long_forwarded_for_header_is_not_a_500(client, settings):
     settings.TRUSTED_PROXIES = 1
     response = client.get("/api/metadata/", HTTP_X_FORWARDED_FOR="1" * 5000)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("subject", [0, True, ["a"]])
+def test_a_subject_id_that_is_not_text_is_a_400_naming_it(jwt_client, german_credit_row, subject):
+    """DRF's CharField turned 0 into "0"; the schema says a string (schemathesis found it)."""
+    body = {"model": "credit", "features": german_credit_row, "subject_id": subject}
+    response = jwt_client.post("/api/predict/", body, format="json")
+    assert response.status_code == 400
+    assert "subject_id" in response.json()["error"]["fields"]
+    assert not Record.objects.exists()
