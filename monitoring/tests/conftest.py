@@ -30,11 +30,12 @@ def rows(demo_model):
     return load_rows()
 
 
-def store(rows, *, days, outcomes=None, rng):
-    """Score ``rows`` and store them on the given days (no embedding: monitoring does not read it)."""
+def store(rows, *, days, outcomes=None, rng, protected=None):
+    """Score ``rows`` and store them on the given days (no embedding: monitoring does not read it),
+    with each row's protected attributes if given."""
     model = loaded_model_get(name="credit")
     when = [START + timedelta(days=int(d), seconds=int(rng.integers(0, 86_400))) for d in days]
-    origin = RecordOrigin(timestamps=when, outcomes=outcomes)
+    origin = RecordOrigin(timestamps=when, outcomes=outcomes, protected=protected)
     built = records_build(
         model=model, rows=rows, predictions=inference_predict(model=model, rows=rows), embeddings=None, origin=origin
     )

@@ -33,7 +33,8 @@ def monitored(page, live_server, staff_user, demo_model, rows):
         for row in pick if day >= 7 else []:
             row["credit_amount"] *= 3
         outcomes = [bool(rng.random() < 0.3) for _ in pick]
-        store(pick, days=[day] * len(pick), outcomes=outcomes, rng=rng)
+        groups = [{"foreign_worker": bool(rng.random() < 0.5)} for _ in pick]
+        store(pick, days=[day] * len(pick), outcomes=outcomes, rng=rng, protected=groups)
     monitoring_fold()
     alert_rules_ensure(model_version=demo_model)
     AlertRule.objects.update(min_records=100)
@@ -66,6 +67,11 @@ def test_the_model_page_swaps_a_cell_and_the_segment(monitored, live_server, sho
     expect(page.locator("#heatmap .heat-cell").first).to_be_visible()
     expect(page.locator("#attribution-sentence")).to_contain_text("The average risk rose")
     shot(page, "monitoring-model")
+    fairness = page.locator("#fairness .fairness-attribute").filter(has_text="foreign_worker")
+    expect(fairness.locator("tbody tr")).to_have_count(2)  # its two groups, true and false
+    expect(fairness.locator(".air-value")).to_have_count(1)
+    fairness.scroll_into_view_if_needed()
+    shot(page, "monitoring-fairness")
     cells = page.locator("#heatmap .heat-cell")
     names = [row.get_attribute("data-name") for row in page.locator("#heatmap .heat-row").all()]
     credit = names.index("credit_amount")

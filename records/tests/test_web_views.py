@@ -80,7 +80,7 @@ def test_outcome_buttons_set_the_outcome(client, staff_user, make_records):
     assert Record.objects.get(pk=record.pk).outcome is False
 
 
-@pytest.mark.parametrize("suffix", ["", "similar/"])
+@pytest.mark.parametrize("suffix", ["", "similar/", "notice/"])
 def test_record_pages_refuse_users_without_access(client, api_user, make_records, suffix):
     record = make_records(1)[0]
     assert client.get(f"/records/{record.pk}/{suffix}").status_code == 302  # anonymous
@@ -93,6 +93,8 @@ def test_record_pages_refuse_users_without_access(client, api_user, make_records
 def test_an_unknown_record_is_a_404(client, staff_user, db):
     client.force_login(staff_user)
     assert client.get("/records/00000000-0000-0000-0000-000000000000/").status_code == 404
+    assert client.get("/records/00000000-0000-0000-0000-000000000000/notice/").status_code == 404
+    assert client.get("/records/not-a-uuid/notice/").status_code == 404
 
 
 @pytest.mark.parametrize("value", [None, "", "maybe"])

@@ -59,6 +59,7 @@ def test_login_predict_and_see_score_label_drivers_and_similar_cases(logged_in, 
     shot(page, "predict-result")
 
 
+@pytest.mark.usefixtures("no_console_errors")
 def test_a_declined_case_shows_the_decision_and_its_reasons_in_plain_sentences(
     logged_in, live_server, declined_row, shot
 ):
