@@ -29,15 +29,15 @@ from bench.client import Request, keep_alive_load, percentile
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _features() -> list[dict[str, Any]]:
-    """The demo rows as the production ``credit`` model reads them (its features only: a version
+def _features(name: str = "credit") -> list[dict[str, Any]]:
+    """The demo rows as the production ``name`` model reads them (its features only: a version
     trained with protected attributes has fewer)."""
     from predictions.ml.features import decode_row, encode_frame, schema_from_dicts
     from predictions.ml.training import read_training_csv
     from predictions.selectors import model_version_get_production
 
     frame = read_training_csv(ROOT / "data" / "german_credit.csv").drop(columns=["creditability"])
-    schema = schema_from_dicts(model_version_get_production(name="credit").feature_schema)
+    schema = schema_from_dicts(model_version_get_production(name=name).feature_schema)
     return [decode_row(schema, row) for row in encode_frame(frame, schema)]
 
 

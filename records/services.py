@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -124,15 +125,38 @@ def _shadow_values(result: ShadowResult) -> list[Any]:
     return [Jsonb(v) if c == "drivers" else v for c, v in zip(_SHADOW_COLUMNS, values, strict=True)]
 
 
+MAX_PARAMETERS = 65_535  # a server-bound statement's limit (the protocol counts them in 16 bits)
+
+
 def record_create_many(*, records: Sequence[Record], shadows: Sequence[ShadowResult] = ()) -> list[Record]:
     """One INSERT statement (atomic by itself): either every record exists afterwards or none does.
     A shadow challenger's results for them go in the same statement (a data-modifying CTE; the
-    foreign key is checked at its end), so they cost no transaction of their own.
+    foreign key is checked at its end), so they cost no transaction of their own. A batch too big
+    for one statement's parameters is split into statements in one transaction.
 
-    Bound on the server, vectors in binary and prepared after a few calls: the ORM's text
-    rendering of 384 floats and its per-field SQL cost more than the rest of the insert."""
+    Bound on the server, the vector in binary: the ORM's text rendering of 384 floats and its
+    per-field SQL cost more than the rest of the insert."""
     if not records:
         return []
+    per_record = len(_INSERT_COLUMNS) + 1 + (len(_SHADOW_COLUMNS) if shadows else 0)
+    size = MAX_PARAMETERS // per_record
+    if len(records) <= size:
+        _insert(records, shadows)
+    else:
+        by_record: dict[Any, list[ShadowResult]] = {}
+        for result in shadows:
+            by_record.setdefault(result.record_id, []).append(result)
+        with transaction.atomic():
+            for start in range(0, len(records), size):
+                chunk = records[start : start + size]
+                _insert(chunk, [result for record in chunk for result in by_record.get(record.pk, [])])
+    for record in records:
+        record._state.adding = False
+        record._state.db = connection.alias
+    return list(records)
+
+
+def _insert(records: Sequence[Record], shadows: Sequence[ShadowResult]) -> None:
     raw = _vector_connection()
     placeholders = ", ".join(["%s"] * len(_INSERT_COLUMNS))
     row = f"({placeholders}, CASE WHEN %s::boolean IS NOT NULL THEN clock_timestamp() END)"
@@ -142,16 +166,14 @@ def record_create_many(*, records: Sequence[Record], shadows: Sequence[ShadowRes
         values = ", ".join(["(" + ", ".join(["%s"] * len(_SHADOW_COLUMNS)) + ")"] * len(shadows))
         shadow = f"WITH shadow AS (INSERT INTO records_shadowresult ({', '.join(_SHADOW_COLUMNS)}) VALUES {values}) "  # noqa: S608
         params = [value for result in shadows for value in _shadow_values(result)] + params
-    with connection.wrap_database_errors, raw.cursor() as cursor:  # Django's exceptions, as from the ORM
+    # psycopg's own Cursor binds on the server; Django's cursor factory is a ClientCursor, which
+    # would render every value into the SQL text, the vector as 384 floats.
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:  # Django's exceptions, as from the ORM
         cursor.execute(  # the columns are constants, the values parameters
             f"{shadow}INSERT INTO records_record ({', '.join(_INSERT_COLUMNS)}, outcome_changed_at) "  # noqa: S608
             f"VALUES {', '.join([row] * len(records))}",
             params,
         )
-    for record in records:
-        record._state.adding = False
-        record._state.db = connection.alias
-    return list(records)
 
 
 def shadow_results_build(

@@ -278,8 +278,10 @@ MODEL_REFRESH_SECONDS = env.integer("MODEL_REFRESH_SECONDS", default=2, min_valu
 # --- Embeddings ------------------------------------------------------------------------------
 EMBEDDING_BACKEND = env.choice("EMBEDDING_BACKEND", ("onnx", "torch"), default="onnx")
 EMBEDDING_MODEL = env.string("EMBEDDING_MODEL", default="")  # empty: the packaged all-MiniLM-L6-v2
-EMBEDDING_THREADS = env.integer("EMBEDDING_THREADS", default=2, min_value=1, max_value=64)
-# ONNX Runtime's threads spin during a run (not after it): faster texts, more CPU under full load.
+# One thread a process: a text costs about a third less CPU than with two, at the same request p50
+# (docs/performance.md); more threads make a lone text faster at more CPU.
+EMBEDDING_THREADS = env.integer("EMBEDDING_THREADS", default=1, min_value=1, max_value=64)
+# With more than one thread, they spin during a run (not after it): faster texts, more CPU under load.
 EMBEDDING_SPIN = env.boolean("EMBEDDING_SPIN", default=True)
 EMBEDDING_CACHE_DIR = RISKENGINE_DATA_DIR / "embedding"
 # Load the embedder and production models when the WSGI app is built (before gunicorn forks).

@@ -63,3 +63,25 @@ def test_onnx_runtime_threads_spin_only_while_a_run_lasts_unless_spin_is_off(emb
     )
     assert config(quiet, "session.intra_op.allow_spinning") == "0"
     np.testing.assert_array_equal(quiet.encode(["1500; 12; car; yes"]), embedder.encode(["1500; 12; car; yes"]))
+
+
+def test_the_graph_without_mask_ops_gives_bit_identical_vectors(embedder):
+    import onnx
+    import onnxruntime as ort
+
+    from predictions.ml.embedding import _mean_pool_normalise, without_mask_ops
+
+    exported = embedder.onnx_path.read_bytes()
+    served = onnx.load_from_string(without_mask_ops(exported))
+    assert not {node.op_type for node in served.graph.node} & {"Where", "IsNaN"}
+    assert [item.name for item in served.graph.input] == ["input_ids", "token_type_ids"]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    full = ort.InferenceSession(exported, options, providers=["CPUExecutionProvider"])
+    texts = ["1500; 12; car; yes", "x " * 400]  # the second is cut to the longest input, 256 tokens
+    for text, vector in zip(texts, embedder.encode(texts), strict=True):
+        encoding = embedder.tokenizer.encode(text)
+        ids = np.array([encoding.ids], dtype=np.int64)
+        mask = np.array([encoding.attention_mask], dtype=np.int64)
+        hidden = full.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+        np.testing.assert_array_equal(vector, _mean_pool_normalise(hidden, mask)[0])

@@ -57,3 +57,44 @@ def test_a_failing_row_stores_none_of_its_batch(demo_model, german_credit_row):
     with pytest.raises(IntegrityError), transaction.atomic():  # a savepoint, as the test runs in a transaction
         record_create_many(records=built)
     assert not Record.objects.exists()
+
+
+def test_the_insert_binds_its_values_on_the_server(demo_model, german_credit_row, monkeypatch):
+    import psycopg
+
+    record_create_many(records=_built([german_credit_row]))  # registers the vector types on the connection
+    kinds = []
+    execute = psycopg.Cursor.execute
+
+    def spy(cursor, *args, **kwargs):
+        kinds.append(type(cursor))
+        return execute(cursor, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", spy)
+    record_create_many(records=_built([german_credit_row]))
+    # a ClientCursor (Django's cursor factory) would render the vector into the SQL as text
+    assert kinds == [psycopg.Cursor]
+
+
+def test_a_batch_beyond_one_statements_parameters_is_split_and_still_all_or_nothing(
+    demo_model, german_credit_row, monkeypatch
+):
+    from records import services
+    from records.models import ShadowResult
+    from records.services import shadow_results_build
+
+    per_record = len(services._INSERT_COLUMNS) + 1 + len(services._SHADOW_COLUMNS)
+    monkeypatch.setattr(services, "MAX_PARAMETERS", 2 * per_record)  # two records a statement
+    model = loaded_model_get(name="credit")
+    built = _built([german_credit_row] * 5)
+    shadows = shadow_results_build(
+        model=model, records=built[1:], predictions=inference_predict(model=model, rows=[german_credit_row] * 4)
+    )
+    record_create_many(records=built, shadows=shadows)
+    assert Record.objects.count() == 5 and ShadowResult.objects.count() == 4
+    assert set(ShadowResult.objects.values_list("record_id", flat=True)) == {r.pk for r in built[1:]}
+
+    failing = _built([german_credit_row] * 5, fingerprints=["a", "b", "c", "d", "a"])  # the last statement fails
+    with pytest.raises(IntegrityError), transaction.atomic():
+        record_create_many(records=failing)
+    assert Record.objects.count() == 5
