@@ -6,7 +6,7 @@ import numpy as np
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from core.api.serializers import BoundedDateTimeField, StrictSerializer, require_together
+from core.api.serializers import BoundedDateTimeField, StrictBooleanField, StrictSerializer, require_together
 from predictions.ml.embedding import EMBEDDING_DIM
 from predictions.serializers import ModelChoiceSerializer
 from records.models import Record
@@ -182,5 +182,5 @@ class NearestQuerySerializer(ModelChoiceSerializer):
 
 
 class OutcomeSerializer(StrictSerializer):
-    outcome = serializers.BooleanField()
+    outcome = StrictBooleanField()
     observed_at = BoundedDateTimeField(required=False, allow_null=True, default=None)

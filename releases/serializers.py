@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from core.api.serializers import StrictSerializer
+from core.api.serializers import StrictBooleanField, StrictSerializer
 from predictions.models import ReleaseEvent, Validation
 
 
@@ -76,7 +76,7 @@ class CanarySerializer(VersionActionSerializer):
     percent = serializers.FloatField(
         required=False, min_value=0.01, max_value=100, help_text="Default: the ramp's first step"
     )
-    force = serializers.BooleanField(default=False, help_text="Even if its gates failed (superusers)")
+    force = StrictBooleanField(default=False, help_text="Even if its gates failed (superusers)")
 
 
 class PolicySerializer(StrictSerializer):
@@ -90,7 +90,7 @@ class PolicySerializer(StrictSerializer):
 
 
 class PromoteSerializer(VersionActionSerializer):
-    force = serializers.BooleanField(default=False, help_text="Even if its gates failed (superusers)")
+    force = StrictBooleanField(default=False, help_text="Even if its gates failed (superusers)")
     decision_policy = PolicySerializer(
         required=False,
         help_text="A new decision policy, for a version with no records yet (validated again before promotion)",

@@ -29,10 +29,16 @@ def test_a_different_outcome_corrects_the_earlier_one(api_client, make_records, 
     assert [r["id"] for r in listed] == [str(record.pk)]
 
 
-@pytest.mark.parametrize("body", [{}, {"outcome": "perhaps"}, {"outcome": True, "observed_at": "soon"}])
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"outcome": "perhaps"}, {"outcome": True, "observed_at": "soon"}, {"outcome": 0}, {"outcome": "true"}],
+)
 def test_a_bad_outcome_body_is_a_400(api_client, make_records, staff_user, body):
     record = make_records(1)[0]
     api_client.force_authenticate(staff_user)
     response = api_client.post(f"/api/records/{record.pk}/outcome/", body, format="json")
     assert response.status_code == 400
+    if "outcome" in body:
+        named = {"observed_at"} if body["outcome"] is True else {"outcome"}
+        assert set(response.json()["error"]["fields"]) == named
     assert Record.objects.get(pk=record.pk).outcome is None

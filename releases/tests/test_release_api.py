@@ -48,6 +48,7 @@ def test_every_step_through_the_api(admin_api, register):
         ("canary/", {"model_id": "credit@2", "reason": "r", "percent": 0}, "percent"),
         ("validate/", {"model_id": "fraud@1"}, None),
         ("promote/", {"model_id": "credit@2", "reason": "r", "force": "maybe"}, "force"),
+        ("promote/", {"model_id": "credit@2", "reason": "r", "force": 1}, "force"),  # the schema says boolean
         ("abort/", {"reason": "r", "extra": 1}, "extra"),
     ],
 )
