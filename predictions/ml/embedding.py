@@ -156,6 +156,18 @@ def without_mask_ops(model_bytes: bytes) -> bytes:
     return bytes(model.SerializeToString())
 
 
+def served_graph(onnx_path: Path) -> Path:
+    """The graph the embedder runs: the export ``without_mask_ops`` (texts run one at a time and
+    unpadded, so the mask is always all ones), written once beside it. Serving processes then
+    read it without importing onnx, which would stay in every worker's memory."""
+    served = onnx_path.with_name(onnx_path.name.replace(".onnx", "-served.onnx"))
+    if not served.is_file() or served.stat().st_mtime < onnx_path.stat().st_mtime:
+        partial = served.with_name(f"{served.name}.{os.getpid()}.partial")
+        partial.write_bytes(without_mask_ops(onnx_path.read_bytes()))
+        partial.replace(served)  # atomic: a concurrent reader sees the whole file or none
+    return served
+
+
 class OnnxEmbedder:
     backend = "onnx"
 
@@ -170,8 +182,7 @@ class OnnxEmbedder:
         self.tokenizer.no_padding()  # tokenizer.json pads to 128 by default: pure waste for one text
         self._session: Any = None
         self._inputs: list[str] = []
-        # texts run one at a time and unpadded (encode), so the mask is always all ones
-        self._model_bytes = without_mask_ops(onnx_path.read_bytes())
+        self._model_bytes = served_graph(onnx_path).read_bytes()
 
     def _get_session(self) -> Any:
         # Created lazily: ONNX Runtime's thread pool does not survive fork, so a gunicorn master
@@ -304,6 +315,7 @@ def export_onnx(model_path: Path, out_dir: Path) -> Path:
     target = out_dir / f"minilm-{digest[:16]}-int8.onnx"
     manifest = out_dir / f"minilm-{digest[:16]}.json"
     if target.is_file() and manifest.is_file():
+        served_graph(target)  # at bootstrap or image build, not in a server's first request
         return target
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -315,6 +327,7 @@ def export_onnx(model_path: Path, out_dir: Path) -> Path:
         _quantise(fp32, partial)
         shutil.copyfile(model_path / "tokenizer.json", out_dir / f"minilm-{digest[:16]}-tokenizer.json")
         partial.replace(target)
+    served_graph(target)
     manifest.write_text(
         json.dumps(
             {"format": EXPORT_FORMAT, "source": str(model_path), "weights_sha256": digest, "quantisation": "int8"}

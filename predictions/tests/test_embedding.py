@@ -69,9 +69,10 @@ def test_the_graph_without_mask_ops_gives_bit_identical_vectors(embedder):
     import onnx
     import onnxruntime as ort
 
-    from predictions.ml.embedding import _mean_pool_normalise, without_mask_ops
+    from predictions.ml.embedding import _mean_pool_normalise, served_graph, without_mask_ops
 
     exported = embedder.onnx_path.read_bytes()
+    assert served_graph(embedder.onnx_path).read_bytes() == without_mask_ops(exported)  # written once, beside it
     served = onnx.load_from_string(without_mask_ops(exported))
     assert not {node.op_type for node in served.graph.node} & {"Where", "IsNaN"}
     assert [item.name for item in served.graph.input] == ["input_ids", "token_type_ids"]
