@@ -126,6 +126,10 @@ def without_mask_ops(model_bytes: bytes) -> bytes:
     def made_by(name: str, op: str) -> bool:
         return name in producer and producer[name].op_type == op
 
+    def nan_guard(node: Any) -> bool:  # where(isnan(p), 0, p) after a softmax
+        condition, _, value = node.input
+        return made_by(value, "Softmax") and made_by(condition, "IsNaN") and producer[condition].input[0] == value
+
     masks = {n.output[0] for n in graph.node if n.op_type == "Where" and made_by(n.input[0], "And")}
     if len(masks) != 1:
         return model_bytes
@@ -133,7 +137,7 @@ def without_mask_ops(model_bytes: bytes) -> bytes:
     for node in graph.node:
         if node.op_type == "Add" and len(node.input) == 2 and node.input[1] in masks:
             rename[node.output[0]] = node.input[0]
-        elif node.op_type == "Where" and made_by(node.input[0], "IsNaN"):
+        elif node.op_type == "Where" and nan_guard(node):
             rename[node.output[0]] = node.input[2]
     kept = [node for node in graph.node if not set(node.output) & rename.keys()]
     for node in kept:
