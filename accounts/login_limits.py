@@ -20,15 +20,13 @@ from typing import TypeVar
 from django.conf import settings
 from django.db import connection
 
-from accounts.throttling import count_at, counter_key
+from accounts.throttling import COUNTERS, count_at, counter_key
 from core.errors import ApplicationError
 
 WINDOW_SECONDS = 15 * 60
 R = TypeVar("R")
 
-_REFUND = (
-    "UPDATE accounts_throttlecounter SET count = count - 1 WHERE key = ANY(%s) AND window_start = %s AND count > 0"
-)
+_REFUND = f"UPDATE {COUNTERS} SET count = count - 1 WHERE key = ANY(%s) AND window_start = %s AND count > 0"  # noqa: S608
 
 
 def username_normalise(username: str) -> str:

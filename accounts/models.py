@@ -25,10 +25,6 @@ class ApiKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
 
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
-
 
 class ThrottleCounter(models.Model):
     """Request counts per client and fixed time window, shared by every worker through the database."""

@@ -26,18 +26,19 @@ from django.db import connection
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
+from accounts.models import ThrottleCounter
 from core.net import client_address
 
-_UPSERT = """
-INSERT INTO accounts_throttlecounter (key, window_start, count) VALUES (%s, %s, %s)
+COUNTERS = ThrottleCounter._meta.db_table
+_UPSERT = f"""
+INSERT INTO {COUNTERS} AS c (key, window_start, count) VALUES (%s, %s, %s)
 ON CONFLICT (key) DO UPDATE SET
-    count = CASE WHEN accounts_throttlecounter.window_start = EXCLUDED.window_start
-                 THEN accounts_throttlecounter.count + EXCLUDED.count ELSE EXCLUDED.count END,
+    count = CASE WHEN c.window_start = EXCLUDED.window_start THEN c.count + EXCLUDED.count ELSE EXCLUDED.count END,
     window_start = EXCLUDED.window_start
 RETURNING count
-"""
+"""  # noqa: S608 - the table name is the model's
 
-_READ = "SELECT count FROM accounts_throttlecounter WHERE key = %s AND window_start = %s"
+_READ = f"SELECT count FROM {COUNTERS} WHERE key = %s AND window_start = %s"  # noqa: S608
 
 LEASE_FRACTION = 100  # a worker leases at most 1 % of a limit at a time ...
 LEASE_MAX = 50  # ... and never more than this many admissions
@@ -58,12 +59,6 @@ def count_at(key: str, window: int, add: int) -> int:
             cursor.execute(_READ, [key, window])
         row = cursor.fetchone()
     return int(row[0]) if row else 0
-
-
-def count_in_window(key: str, duration: int, *, add: int = 1) -> int:
-    """The shared count of ``key`` in the current fixed window of ``duration`` seconds, after adding
-    ``add`` to it (0 only reads)."""
-    return count_at(key, int(time.time() // duration), add)
 
 
 def lease_size(limit: int) -> int:

@@ -141,7 +141,7 @@ def _full_fold() -> tuple[float, int, int]:
     from django.db import connection
 
     from monitoring.models import BinDay, DayTotal, FoldState, OutcomeDay, ScoreCellDay, ShapDay, VersionFold
-    from monitoring.services import monitoring_fold
+    from monitoring.services.fold import monitoring_fold
 
     for model in (BinDay, ShapDay, DayTotal, OutcomeDay, ScoreCellDay, VersionFold, FoldState):
         model.objects.all().delete()
@@ -208,7 +208,8 @@ def _reports(version: Any, now: datetime) -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from monitoring.selectors import drift_report, performance_report
+    from monitoring.selectors.drift import drift_report
+    from monitoring.selectors.outcomes import performance_report
 
     tomorrow = now.date() + timedelta(days=1)
     start30, start90 = tomorrow - timedelta(days=30), tomorrow - timedelta(days=90)
@@ -241,11 +242,11 @@ def main() -> None:
     _setup(args.data_dir)
     from django.db import connection
 
-    from monitoring import services
+    from monitoring.services import fold
     from predictions.selectors import loaded_model_get
     from predictions.services import demo_model_ensure
 
-    services.SAFETY_SECONDS = 0  # the bench's writes are all committed before it folds
+    fold.SAFETY_SECONDS = 0  # the bench's writes are all committed before it folds
     version, _ = demo_model_ensure()
     version.refresh_from_db()
     generator = _Generator(loaded_model_get(name="credit"))
@@ -262,7 +263,7 @@ def main() -> None:
               f"PostgreSQL backend {peak / 1024:.0f} MiB", flush=True)  # fmt: skip
     _load(generator, 10_000, now=datetime.now(tz=UTC), days=0.001)
     started = time.perf_counter()
-    summary = services.monitoring_fold()
+    summary = fold.monitoring_fold()
     print(f"  incremental fold of {summary.records:,} new records: {time.perf_counter() - started:.3f} s")
     _reports(version, now)
 

@@ -39,7 +39,6 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = request_id  # type: ignore[attr-defined]  # our own attribute on Django's request
         token = request_id_var.set(request_id)
         timings: dict[str, float] = {}
         timings_token = timings_var.set(timings)

@@ -15,9 +15,12 @@ from rest_framework.response import Response
 
 from core.api import docs
 from core.errors import ApplicationError
-from monitoring import selectors, services
 from monitoring.api_docs import example
 from monitoring.models import Alert
+from monitoring.selectors.alerts import alert_list
+from monitoring.selectors.drift import attribution_report, drift_report, segment_scan
+from monitoring.selectors.outcomes import fairness_report, performance_report
+from monitoring.selectors.overview import monitored_version_get, monitoring_overview
 from monitoring.serializers import (
     AlertListParamsSerializer,
     AlertListSerializer,
@@ -35,6 +38,7 @@ from monitoring.serializers import (
     fairness_body,
     plain,
 )
+from monitoring.services.alerts import alert_acknowledge, alert_resolve
 
 FORBIDDEN = docs.error_response(
     403, "Not staff", "permission_denied", "You do not have permission to perform this action."
@@ -73,7 +77,7 @@ class MonitoringViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         end = timezone.now().date() + timedelta(days=1)
         start = end - timedelta(days=7)
-        models = selectors.monitoring_overview(start=start, end=end)
+        models = monitoring_overview(start=start, end=end)
         data = {"start": start, "end": end, "models": [plain({**m.__dict__, "version": None}) for m in models]}
         return Response(OverviewSerializer(data).data)
 
@@ -87,8 +91,8 @@ class MonitoringViewSet(viewsets.ViewSet):
         params = _params(DriftParamsSerializer, request)
         data = params.validated_data
         against = (data["against_start"], data["against_end"]) if data.get("against_start") else None
-        version = selectors.monitored_version_get(name=name)
-        report = selectors.drift_report(
+        version = monitored_version_get(name=name)
+        report = drift_report(
             model_version=version, start=data["start"], end=data["end"], against=against, segment=params.segment
         )
         return Response(DriftReportSerializer(plain(report)).data)
@@ -101,8 +105,8 @@ class MonitoringViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["get"])
     def attribution(self, request: Request, name: str) -> Response:
         data = _params(WindowParamsSerializer, request).validated_data
-        version = selectors.monitored_version_get(name=name)
-        report = selectors.attribution_report(model_version=version, start=data["start"], end=data["end"])
+        version = monitored_version_get(name=name)
+        report = attribution_report(model_version=version, start=data["start"], end=data["end"])
         return Response(AttributionReportSerializer(plain(report)).data)
 
     @extend_schema(
@@ -114,8 +118,8 @@ class MonitoringViewSet(viewsets.ViewSet):
     def performance(self, request: Request, name: str) -> Response:
         params = _params(PerformanceParamsSerializer, request)
         data = params.validated_data
-        version = selectors.monitored_version_get(name=name)
-        report = selectors.performance_report(
+        version = monitored_version_get(name=name)
+        report = performance_report(
             model_version=version, start=data["start"], end=data["end"], step=data["step"], segment=params.segment
         )
         return Response(PerformanceReportSerializer(plain(report)).data)
@@ -129,8 +133,8 @@ class MonitoringViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["get"])
     def segments(self, request: Request, name: str) -> Response:
         data = _params(WindowParamsSerializer, request).validated_data
-        version = selectors.monitored_version_get(name=name)
-        scan = selectors.segment_scan(model_version=version, start=data["start"], end=data["end"])
+        version = monitored_version_get(name=name)
+        scan = segment_scan(model_version=version, start=data["start"], end=data["end"])
         body = {"model_id": version.model_id, "start": data["start"], "end": data["end"], "segments": scan}
         return Response(SegmentScanSerializer(plain(body)).data)
 
@@ -144,8 +148,8 @@ class MonitoringViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["get"])
     def fairness(self, request: Request, name: str) -> Response:
         data = _params(FairnessParamsSerializer, request).validated_data
-        version = selectors.monitored_version_get(name=name)
-        report = selectors.fairness_report(model_version=version, start=data["start"], end=data["end"])
+        version = monitored_version_get(name=name)
+        report = fairness_report(model_version=version, start=data["start"], end=data["end"])
         return Response(FairnessReportSerializer(fairness_body(report)).data)
 
 
@@ -156,7 +160,7 @@ class AlertViewSet(viewsets.ViewSet):
     lookup_value_regex = r"[0-9]{1,18}"
 
     def _get(self, pk: str) -> Alert:
-        alert = selectors.alert_list().filter(pk=int(pk)).first()
+        alert = alert_list().filter(pk=int(pk)).first()
         if alert is None:
             raise ApplicationError("Not found.", code="not_found", status=404)
         return alert
@@ -166,7 +170,7 @@ class AlertViewSet(viewsets.ViewSet):
     )
     def list(self, request: Request) -> Response:
         data = _params(AlertListParamsSerializer, request).validated_data
-        alerts = selectors.alert_list(status=data.get("status"), model_name=data.get("model"))[:200]
+        alerts = alert_list(status=data.get("status"), model_name=data.get("model"))[:200]
         return Response({"results": AlertSerializer(alerts, many=True).data})
 
     @extend_schema(
@@ -176,9 +180,9 @@ class AlertViewSet(viewsets.ViewSet):
     )
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: str) -> Response:
-        return Response(AlertSerializer(services.alert_acknowledge(alert=self._get(pk), user=request.user)).data)
+        return Response(AlertSerializer(alert_acknowledge(alert=self._get(pk), user=request.user)).data)
 
     @extend_schema(request=None, responses={200: AlertSerializer, 404: ALERT_NOT_FOUND, 409: ALERT_CONFLICT, **_COMMON})
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str) -> Response:
-        return Response(AlertSerializer(services.alert_resolve(alert=self._get(pk), user=request.user)).data)
+        return Response(AlertSerializer(alert_resolve(alert=self._get(pk), user=request.user)).data)

@@ -1,22 +1,10 @@
-"""The reference profile's bin rules as SQL over ``records_record r`` (the same rules as
+"""The reference profile's bin rules as SQL over the record store (alias ``r``; the same rules as
 ``predictions.ml.reference``, which the tests hold them to): one array of bins per record, the
 features in profile order, then the score, then the label."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from monitoring.stats import SCORE_CELLS
-
-LOG_LOSS_EPSILON = 1e-15
-# A record's UTC day, score cell, squared error and log loss (scores clipped to [eps, 1 - eps]).
-DAY_SQL = "(r.timestamp AT TIME ZONE 'UTC')::date"
-CELL_SQL = f"least(floor(r.risk_score * {SCORE_CELLS}), {SCORE_CELLS - 1})::smallint"
-BRIER_SQL = "(r.risk_score - r.outcome::int) ^ 2"
-LOG_LOSS_SQL = (
-    f"-ln(CASE WHEN r.outcome THEN greatest(r.risk_score, {LOG_LOSS_EPSILON!r}) "
-    f"ELSE greatest(1 - r.risk_score, {LOG_LOSS_EPSILON!r}) END)"
-)
 
 
 def _feature_sql(j: int, feature: dict[str, Any], params: dict[str, Any]) -> str:

@@ -10,7 +10,8 @@ from typing import Any
 
 from monitoring import stats
 from monitoring.fairness import FOUR_FIFTHS, AttributeFairness
-from monitoring.selectors import AttributionReport, Comparison, DayDrift, Performance
+from monitoring.selectors.drift import AttributionReport, Comparison, DayDrift
+from monitoring.selectors.outcomes import Performance
 
 WIDTH = 600
 PAD = 28

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from monitoring.selectors import Segment
+from monitoring.selectors.drift import Segment
 
 WINDOW_CHOICES = [(7, "7 days"), (30, "30 days"), (90, "90 days")]
 DEFAULT_DAYS = 30

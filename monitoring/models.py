@@ -64,12 +64,13 @@ class ShapDay(models.Model):
 
 
 class DayTotal(models.Model):
-    """One day's records and the sum of their scores."""
+    """One day's records, the sum of their scores, and how many of them carry a decision."""
 
     model_version = models.ForeignKey("predictions.ModelVersion", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     n = models.BigIntegerField()
     score_sum = models.FloatField()
+    decided = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["model_version", "day"], name="daytotal_unique")]
@@ -116,6 +117,32 @@ class ScoreCellDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version_id} {self.day} cell {self.cell}: {self.positives}/{self.n}"
+
+
+class FairnessDay(models.Model):
+    """One day's decided records per protected attribute, group, decision and outcome (-1 while
+    unknown, then 0 or 1): the fairness report's counts. Recomputed with the day's outcome sums."""
+
+    UNKNOWN = -1
+
+    model_version = models.ForeignKey("predictions.ModelVersion", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    attribute = models.TextField()
+    group = models.TextField()
+    decision = models.CharField(max_length=16)
+    outcome = models.SmallIntegerField()
+    n = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "day", "attribute", "group", "decision", "outcome"],
+                name="fairnessday_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id} {self.day} {self.attribute}={self.group} {self.decision}: {self.n}"
 
 
 class AlertRule(models.Model):

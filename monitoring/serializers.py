@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from core.api.serializers import require_together
 from monitoring.models import Alert
-from monitoring.selectors import Segment
+from monitoring.selectors.drift import Segment
 
 MAX_WINDOW_DAYS = 366
 DRIFT_STATUSES = ["stable", "warning", "critical", "too_few"]

@@ -16,9 +16,22 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import ApplicationError
 from core.web import HtmxHttpRequest, query_without, staff_required
-from monitoring import charts, selectors, services
+from monitoring import charts
 from monitoring.forms import DEFAULT_DAYS, WINDOW_CHOICES, WebhookForm, WindowForm
 from monitoring.models import Alert, Delivery, Webhook
+from monitoring.selectors.alerts import alert_list
+from monitoring.selectors.drift import (
+    Segment,
+    attribution_report,
+    drift_by_day,
+    drift_report,
+    segment_check,
+    segment_values,
+)
+from monitoring.selectors.outcomes import fairness_report, performance_report
+from monitoring.selectors.overview import monitored_version_get, monitoring_overview
+from monitoring.services import alerts as alert_services
+from monitoring.services.alerts import alert_acknowledge, alert_resolve, webhook_create
 from predictions.selectors import ModelNotFound
 
 STATUS_COLOUR = {"stable": "emerald", "warning": "amber", "critical": "rose", "too_few": "slate"}
@@ -26,13 +39,13 @@ FAIRNESS_COLOUR = {"ok": "emerald", "warning": "amber", "too_few": "slate"}
 
 
 def _alerts(model_name: str | None = None) -> list[Alert]:
-    return list(selectors.alert_list(status="unresolved", model_name=model_name)[:50])
+    return list(alert_list(status="unresolved", model_name=model_name)[:50])
 
 
 @staff_required
 def overview(request: HtmxHttpRequest) -> HttpResponse:
     end = timezone.now().date() + timedelta(days=1)
-    models = selectors.monitoring_overview(start=end - timedelta(days=7), end=end)
+    models = monitoring_overview(start=end - timedelta(days=7), end=end)
     context = {
         "models": [{"m": m, "colour": STATUS_COLOUR[m.status], "label": m.status.replace("_", " ")} for m in models],
         "alerts": _alerts(),
@@ -42,7 +55,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "monitoring/overview.html#alerts" if request.htmx else "monitoring/overview.html", context)
 
 
-def records_link(model_name: str, start: date, end: date, segment: selectors.Segment | None) -> str:
+def records_link(model_name: str, start: date, end: date, segment: Segment | None) -> str:
     """The records dashboard filtered to a window [start, end) (and a segment)."""
     query = {
         "model": model_name,
@@ -60,7 +73,7 @@ def _cell(version: Any, form: WindowForm, segment: Any, drift: Any) -> dict[str,
     data = getattr(form, "cleaned_data", {})
     day, index = data.get("day"), data.get("feature")
     if day is not None and start <= day < end and index is not None and index < len(drift.features) + 2:
-        one = selectors.drift_report(model_version=version, start=day, end=day + timedelta(days=1), segment=segment)
+        one = drift_report(model_version=version, start=day, end=day + timedelta(days=1), segment=segment)
         picked = [*one.features, one.score, one.label][index]
         window = (day, day + timedelta(days=1))
     else:
@@ -90,13 +103,13 @@ def _heat_cells(heatmap: dict[str, Any], url: str, query: str) -> str:
 
 def _model_context(version: Any, form: WindowForm, segment: Any, query: str) -> dict[str, Any]:
     start, end = form.window()
-    drift = selectors.drift_report(model_version=version, start=start, end=end, segment=segment)
-    heatmap = charts.heatmap(selectors.drift_by_day(model_version=version, start=start, end=end, segment=segment))
-    attribution = selectors.attribution_report(model_version=version, start=start, end=end)
-    performance = selectors.performance_report(
+    drift = drift_report(model_version=version, start=start, end=end, segment=segment)
+    heatmap = charts.heatmap(drift_by_day(model_version=version, start=start, end=end, segment=segment))
+    attribution = attribution_report(model_version=version, start=start, end=end)
+    performance = performance_report(
         model_version=version, start=end - timedelta(days=90), end=end, step=7, segment=segment
     )
-    fairness = selectors.fairness_report(model_version=version, start=start, end=end)
+    fairness = fairness_report(model_version=version, start=start, end=end)
     return {
         "version": version,
         "form": form,
@@ -123,7 +136,7 @@ def _model_context(version: Any, form: WindowForm, segment: Any, query: str) -> 
         "ece_chart": charts.series_chart(performance.series, "ece", low=0.0, high=0.3),
         "coverage": charts.coverage_bars(performance.series),
         "reliability": charts.reliability_diagram(performance.overall),
-        "segments": selectors.segment_values(model_version=version, start=start, end=end),
+        "segments": segment_values(model_version=version, start=start, end=end),
         "windows": WINDOW_CHOICES,
         "alerts": _alerts(version.name),
         "records_url": records_link(version.name, start, end, segment),
@@ -135,7 +148,7 @@ def _model_context(version: Any, form: WindowForm, segment: Any, query: str) -> 
 def model_page(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """One model's monitoring; the pickers swap #content, a heatmap cell swaps #cell (one URL)."""
     try:
-        version = selectors.monitored_version_get(name=name)
+        version = monitored_version_get(name=name)
     except ModelNotFound as exc:
         raise Http404(str(exc)) from exc
     form = WindowForm(request.GET)
@@ -143,12 +156,12 @@ def model_page(request: HtmxHttpRequest, name: str) -> HttpResponse:
     segment, segment_error = getattr(form, "cleaned_data", {}).get("segment"), None
     if segment is not None:
         try:
-            selectors.segment_check(model_version=version, segment=segment)
+            segment_check(model_version=version, segment=segment)
         except ApplicationError as exc:  # say so, and show everything else unsegmented
             segment, segment_error = None, exc.message
     if request.htmx and request.htmx.target == "cell":
         start, end = form.window()
-        drift = selectors.drift_report(model_version=version, start=start, end=end, segment=segment)
+        drift = drift_report(model_version=version, start=start, end=end, segment=segment)
         return render(request, "monitoring/model.html#cell", {"cell": _cell(version, form, segment, drift)})
     context = _model_context(version, form, segment, query_without(request.GET, "feature", "day"))
     context["segment_error"] = segment_error
@@ -158,14 +171,14 @@ def model_page(request: HtmxHttpRequest, name: str) -> HttpResponse:
 @require_POST
 @staff_required
 def alert_action(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
-    alert = selectors.alert_list().filter(pk=pk).first()
+    alert = alert_list().filter(pk=pk).first()
     if alert is None:
         raise Http404("No such alert")
     try:
         if action == "acknowledge":
-            services.alert_acknowledge(alert=alert, user=request.user)
+            alert_acknowledge(alert=alert, user=request.user)
         else:
-            services.alert_resolve(alert=alert, user=request.user)
+            alert_resolve(alert=alert, user=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     if request.htmx:
@@ -179,7 +192,7 @@ def webhooks(request: HtmxHttpRequest) -> HttpResponse:
     form = WebhookForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.webhook_create(url=form.cleaned_data["url"], user=request.user)
+            webhook_create(url=form.cleaned_data["url"], user=request.user)
         except ApplicationError as exc:
             form.add_error("url", exc.message)
         else:
@@ -197,7 +210,7 @@ def webhooks(request: HtmxHttpRequest) -> HttpResponse:
 @staff_required
 def webhook_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
-        services.webhook_toggle(webhook_id=pk)
+        alert_services.webhook_toggle(webhook_id=pk)
     except ApplicationError as exc:
         raise Http404(exc.message) from exc
     return redirect("monitoring-webhooks")

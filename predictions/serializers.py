@@ -18,11 +18,6 @@ class FeatureSchemaField(serializers.JSONField):
         return schema_to_dicts(schema_from_dicts(value or []))
 
 
-class DecisionPolicySerializer(serializers.Serializer[dict[str, Any]]):
-    refer_at = serializers.FloatField(help_text="Scores from here are referred to a person")
-    decline_at = serializers.FloatField(help_text="Scores from here are declined (at refer_at: no referral band)")
-
-
 class EffectivePolicyField(serializers.JSONField):
     """The version's decision policy: the stored one, or for an older version the one its label
     bands give (what it decides with)."""

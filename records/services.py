@@ -79,6 +79,7 @@ def records_build(
     return records
 
 
+_RECORDS, _SHADOWS = Record._meta.db_table, ShadowResult._meta.db_table
 # The columns a backfill writes, with their PostgreSQL types for a binary COPY.
 _COPY_COLUMNS = {
     "id": "uuid", "timestamp": "timestamptz", "model_version_id": "int8", "model_id": "varchar",
@@ -164,13 +165,13 @@ def _insert(records: Sequence[Record], shadows: Sequence[ShadowResult]) -> None:
     shadow = ""
     if shadows:
         values = ", ".join(["(" + ", ".join(["%s"] * len(_SHADOW_COLUMNS)) + ")"] * len(shadows))
-        shadow = f"WITH shadow AS (INSERT INTO records_shadowresult ({', '.join(_SHADOW_COLUMNS)}) VALUES {values}) "  # noqa: S608
+        shadow = f"WITH shadow AS (INSERT INTO {_SHADOWS} ({', '.join(_SHADOW_COLUMNS)}) VALUES {values}) "  # noqa: S608
         params = [value for result in shadows for value in _shadow_values(result)] + params
     # psycopg's own Cursor binds on the server; Django's cursor factory is a ClientCursor, which
     # would render every value into the SQL text, the vector as 384 floats.
     with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:  # Django's exceptions, as from the ORM
         cursor.execute(  # the columns are constants, the values parameters
-            f"{shadow}INSERT INTO records_record ({', '.join(_INSERT_COLUMNS)}, outcome_changed_at) "  # noqa: S608
+            f"{shadow}INSERT INTO {_RECORDS} ({', '.join(_INSERT_COLUMNS)}, outcome_changed_at) "  # noqa: S608
             f"VALUES {', '.join([row] * len(records))}",
             params,
         )
@@ -200,7 +201,7 @@ def record_insert_new(*, records: Sequence[Record]) -> int:
     columns = ", ".join(_COPY_COLUMNS)
     with transaction.atomic(), _vector_connection().cursor() as cursor:
         cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS backfill_staging (LIKE records_record INCLUDING DEFAULTS) "
+            f"CREATE TEMP TABLE IF NOT EXISTS backfill_staging (LIKE {_RECORDS} INCLUDING DEFAULTS) "
             "ON COMMIT DELETE ROWS"
         )
         with cursor.copy(f"COPY backfill_staging ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -208,7 +209,7 @@ def record_insert_new(*, records: Sequence[Record]) -> int:
             for record in records:
                 copy.write_row([getattr(record, column) for column in _COPY_COLUMNS])
         cursor.execute(  # the columns are constants, not input
-            f"INSERT INTO records_record ({columns}, outcome_changed_at) "  # noqa: S608
+            f"INSERT INTO {_RECORDS} ({columns}, outcome_changed_at) "  # noqa: S608
             f"SELECT {columns}, CASE WHEN outcome IS NOT NULL THEN clock_timestamp() END FROM backfill_staging "
             "ON CONFLICT (model_version_id, fingerprint) WHERE fingerprint IS NOT NULL DO NOTHING"
         )
@@ -242,7 +243,7 @@ def record_set_outcomes(*, outcomes: Sequence[tuple[Any, bool, datetime]]) -> in
     ids, values, times = zip(*outcomes, strict=True)
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE records_record r SET outcome = v.o, outcome_observed_at = v.t, "
+            f"UPDATE {_RECORDS} r SET outcome = v.o, outcome_observed_at = v.t, "  # noqa: S608
             "outcome_changed_at = clock_timestamp() "
             "FROM unnest(%s::uuid[], %s::bool[], %s::timestamptz[]) AS v(id, o, t) "
             "WHERE r.id = v.id AND r.outcome IS DISTINCT FROM v.o",

@@ -14,7 +14,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from core.principal import Principal, user_or_none
 from monitoring.models import Alert, AlertRule
-from monitoring.services import alert_raise
+from monitoring.services.alerts import alert_raise
 from predictions.models import ChallengerFailure, ModelVersion, Release, ReleaseEvent, Validation
 from predictions.selectors import LoadedModel, loaded_model_cache_clear, loaded_model_get
 from predictions.services import RegistryError, model_version_promote, model_version_rollback

@@ -25,7 +25,7 @@ def test_revoke_api_key_makes_the_key_useless(capsys):
     key = capsys.readouterr().out.strip()
     call_command("revoke_api_key", "crm")
     assert api_key_authenticate(key=key) is None
-    assert not ApiKey.objects.get(name="crm").is_active
+    assert ApiKey.objects.get(name="crm").revoked_at is not None
 
 
 @pytest.mark.django_db

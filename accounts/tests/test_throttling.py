@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from accounts.throttling import LeaseBook, count_in_window, lease_size
+from accounts.throttling import LeaseBook, count_at, lease_size
 
 pytestmark = pytest.mark.django_db
 
@@ -17,13 +17,12 @@ def clock(monkeypatch):
     return now
 
 
-def test_it_counts_each_request_in_its_window(clock):
-    assert [count_in_window("user:1", 60) for _ in range(3)] == [1, 2, 3]
-    assert count_in_window("user:2", 60) == 1
-    assert count_in_window("user:1", 60, add=0) == 3
-    clock[0] = 180.0
-    assert count_in_window("user:1", 60, add=0) == 0
-    assert count_in_window("user:1", 60) == 1
+def test_it_counts_each_request_in_its_window():
+    assert [count_at("user:1", 2, 1) for _ in range(3)] == [1, 2, 3]
+    assert count_at("user:2", 2, 1) == 1
+    assert count_at("user:1", 2, 0) == 3
+    assert count_at("user:1", 3, 0) == 0  # the next window starts from nothing
+    assert count_at("user:1", 3, 1) == 1
 
 
 def test_the_counters_skip_the_write_ahead_log():
@@ -40,10 +39,10 @@ def test_a_worker_writes_the_shared_count_once_per_lease(clock, django_assert_nu
     book = LeaseBook()
     with django_assert_num_queries(1):
         assert all(book.admit("user:1", limit=1200, duration=60) for _ in range(12))
-    assert count_in_window("user:1", 60, add=0) == 12
+    assert count_at("user:1", 2, 0) == 12
     with django_assert_num_queries(1):
         assert book.admit("user:1", limit=1200, duration=60)
-    assert count_in_window("user:1", 60, add=0) == 24
+    assert count_at("user:1", 2, 0) == 24
 
 
 def test_small_limits_are_exact_and_refused_without_a_query_once_reached(clock, django_assert_num_queries):
@@ -53,7 +52,7 @@ def test_small_limits_are_exact_and_refused_without_a_query_once_reached(clock, 
         assert not book.admit("anon:1", limit=3, duration=60)
     clock[0] = 180.0  # the next window
     assert book.admit("anon:1", limit=3, duration=60)
-    assert count_in_window("anon:1", 60, add=0) == 1
+    assert count_at("anon:1", 3, 0) == 1
 
 
 def test_workers_sharing_a_limit_never_admit_more_than_it(clock):

@@ -45,4 +45,4 @@ def store(rows, *, days, outcomes=None, rng, protected=None):
 @pytest.fixture(autouse=True)
 def _no_safety_margin(monkeypatch):
     # The fold trusts only records stored SAFETY_SECONDS ago; a test's records are all committed.
-    monkeypatch.setattr("monitoring.services.SAFETY_SECONDS", 0)
+    monkeypatch.setattr("monitoring.services.fold.SAFETY_SECONDS", 0)

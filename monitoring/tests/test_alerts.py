@@ -16,15 +16,15 @@ from django.core.management import call_command
 
 from core.errors import ApplicationError
 from monitoring.models import Alert, AlertRule, Delivery, DeliveryAttempt
-from monitoring.services import (
+from monitoring.services.alerts import (
     alert_acknowledge,
     alert_resolve,
     alert_rules_ensure,
     alerts_evaluate,
-    monitoring_fold,
     webhook_create,
     webhook_deliveries_send,
 )
+from monitoring.services.fold import monitoring_fold
 from monitoring.tests.conftest import START, store
 from monitoring.webhooks import SIGNATURE_HEADER
 

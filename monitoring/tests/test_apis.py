@@ -11,8 +11,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from monitoring.models import Alert, BinDay, DayTotal
-from monitoring.selectors import drift_report
-from monitoring.services import alerts_evaluate, monitoring_fold
+from monitoring.selectors.drift import drift_report
+from monitoring.services.alerts import alerts_evaluate
+from monitoring.services.fold import monitoring_fold
 from monitoring.tests.conftest import START, store
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -112,7 +113,7 @@ def test_only_staff_may_read_and_unknown_models_are_404(api_client, jwt_client, 
 
 def test_staff_acknowledge_then_resolve_an_alert(staff_client, staff_user, history):
     from monitoring.models import AlertRule
-    from monitoring.services import alert_rules_ensure
+    from monitoring.services.alerts import alert_rules_ensure
 
     alert_rules_ensure(model_version=history)
     AlertRule.objects.filter(metric="feature_psi").update(warning=0.0, critical=0.0)  # any drift fires

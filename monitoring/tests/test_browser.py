@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 
 from conftest import PASSWORD
 from monitoring.models import AlertRule
-from monitoring.services import alert_rules_ensure, alerts_evaluate, monitoring_fold
+from monitoring.services.alerts import alert_rules_ensure, alerts_evaluate
+from monitoring.services.fold import monitoring_fold
 from monitoring.tests.conftest import START, store
 
 pytestmark = [

@@ -8,8 +8,8 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from monitoring.selectors import attribution_report, drift_report
-from monitoring.services import monitoring_fold
+from monitoring.selectors.drift import attribution_report, drift_report
+from monitoring.services.fold import monitoring_fold
 from monitoring.tests.conftest import START, store
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -100,7 +100,9 @@ def test_one_judged_group_is_too_few_to_judge():
 @pytest.fixture
 def decided(demo_model, embedder, german_credit_row, declined_row):
     """600 records of the last days: each applicant's group decides whether it is the declined or
-    the approved applicant, so the groups' approval rates are known exactly; outcomes on about 40 %."""
+    the approved applicant, so the groups' approval rates are known exactly; outcomes on about 40 %,
+    arriving after a first fold (so the fairness rollups are both added to and recomputed)."""
+    from monitoring.services.fold import monitoring_fold
     from predictions.selectors import loaded_model_get
     from records.prediction import prediction_create
     from records.services import record_set_outcomes
@@ -119,13 +121,15 @@ def decided(demo_model, embedder, german_credit_row, declined_row):
     records = prediction_create(
         model=loaded_model_get(name="credit"), items=items, protected=protected, timestamps=times
     )
+    monitoring_fold()
     outcomes = [(r.pk, bool(rng.random() < 0.3), now) for r in records if rng.random() < 0.4]
     record_set_outcomes(outcomes=outcomes)
+    monitoring_fold()
     return records
 
 
 def test_the_report_on_stored_decisions_matches_fairlearn(decided, demo_model):
-    from monitoring.selectors import fairness_report
+    from monitoring.selectors.outcomes import fairness_report
     from records.models import Record
 
     today = datetime.now(tz=UTC).date()
@@ -151,7 +155,7 @@ def test_the_report_on_stored_decisions_matches_fairlearn(decided, demo_model):
 
 def test_the_adverse_impact_rule_warns_below_four_fifths(decided, demo_model):
     from monitoring.models import Alert
-    from monitoring.services import alerts_evaluate
+    from monitoring.services.alerts import alerts_evaluate
 
     alerts_evaluate()
     alert = Alert.objects.get(rule__metric="adverse_impact")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from django.conf import settings
 
-from monitoring.models import BinDay, DayTotal, OutcomeDay, ScoreCellDay, ShapDay
-from monitoring.services import monitoring_fold
+from monitoring.models import BinDay, DayTotal, FairnessDay, OutcomeDay, ScoreCellDay, ShapDay
+from monitoring.services.fold import monitoring_fold
 from monitoring.tests.conftest import store as _store
 from predictions.ml.features import encode
 from predictions.ml.reference import encoded_bins, numeric_bins
@@ -38,6 +38,8 @@ def _expected(version):
     totals: dict = defaultdict(float)
     outcomes: dict = {}
     cells: dict = {}
+    fairness: dict = defaultdict(int)  # (day, attribute, group as JSON text, decision, outcome or -1)
+    decided: dict = defaultdict(int)
     encoded = encode(model.schema, [r.features_json for r in records])
     n = len(profile["features"])
     labels = profile["label"]["labels"]
@@ -54,6 +56,12 @@ def _expected(version):
             cell[1] += driver["contribution"]
             cell[2] += abs(driver["contribution"])
         totals[day] += record.risk_score
+        if record.decision:
+            decided[day] += 1
+            known = -1 if record.outcome is None else int(record.outcome)
+            for key, value in record.protected.items():
+                text = value if isinstance(value, str) else json.dumps(value)
+                fairness[(day, key, text, record.decision, known)] += 1
         if record.outcome is not None:
             key = (day, labels.index(record.risk_label))
             n_, pos, score_sum, brier = outcomes.get(key, (0, 0, 0.0, 0.0))
@@ -62,11 +70,11 @@ def _expected(version):
             cell = (day, min(int(np.floor(record.risk_score * 1000)), 999))
             n_, pos, score_sum = cells.get(cell, (0, 0, 0.0))
             cells[cell] = (n_ + 1, pos + y, score_sum + record.risk_score)
-    return dict(bins), shap, totals, outcomes, cells
+    return dict(bins), shap, totals, outcomes, cells, (dict(fairness), dict(decided))
 
 
 def _assert_rollups_match(version):
-    bins, shap, totals, outcomes, cells = _expected(version)
+    bins, shap, totals, outcomes, cells, (fairness, decided) = _expected(version)
     stored = {(b.day, b.feature, b.bin): b.count for b in BinDay.objects.filter(model_version=version)}
     assert stored == bins
     stored_shap = {(s.day, s.feature): s for s in ShapDay.objects.filter(model_version=version)}
@@ -77,6 +85,12 @@ def _assert_rollups_match(version):
         assert stored_shap[key].abs_shap_sum == pytest.approx(absolute, abs=1e-9)
     stored_totals = {t.day: t.score_sum for t in DayTotal.objects.filter(model_version=version)}
     assert stored_totals == pytest.approx(totals, abs=1e-9)
+    assert {t.day: t.decided for t in DayTotal.objects.filter(model_version=version) if t.decided} == decided
+    stored_fairness = {
+        (f.day, f.attribute, f.group, f.decision, f.outcome): f.n
+        for f in FairnessDay.objects.filter(model_version=version)
+    }
+    assert stored_fairness == fairness
     stored_outcomes = {
         (o.day, o.label): (o.n, o.positives, o.score_sum, o.brier_sum)
         for o in OutcomeDay.objects.filter(model_version=version)
@@ -94,20 +108,30 @@ def _assert_rollups_match(version):
         assert stored_cells[key][2] == pytest.approx(value[2], abs=1e-9)
 
 
+def _protected(rng, n):
+    """Protected attributes as the API takes them: a text group, a boolean, sometimes absent."""
+    sexes = ["female : divorced/separated/married", "male : single"]
+    return [
+        {"personal_status_and_sex": str(rng.choice(sexes)), **({"foreign_worker": bool(i % 2)} if i % 3 else {})}
+        for i in range(n)
+    ]
+
+
 def test_rollups_equal_a_recomputation_after_inserts_late_outcomes_and_backfills(demo_model, rows):
     rng = np.random.default_rng(5)
-    first = _store(rows[:300], days=rng.integers(0, 20, 300), rng=rng)
+    first = _store(rows[:300], days=rng.integers(0, 20, 300), rng=rng, protected=_protected(rng, 300))
     # Records stored before the contributions column: their SHAP sums come from the drivers JSON.
     Record.objects.filter(pk__in=[r.pk for r in first[::3]]).update(contributions=None)
     summary = _fold_now()
     assert summary.records == 300 and summary.rebuilt == ["credit@1"]
     _assert_rollups_match(demo_model)
+    assert FairnessDay.objects.filter(outcome=-1).exists()
     # Late outcomes for records of many days, one corrected, then more traffic and a "backfill"
     # of old days that arrives with its outcomes.
     for record in first[:80]:
         record_set_outcome(record=record, outcome=bool(rng.integers(0, 2)))
     record_set_outcome(record=first[0], outcome=not first[0].outcome)
-    _store(rows[300:500], days=rng.integers(15, 30, 200), rng=rng)
+    _store(rows[300:500], days=rng.integers(15, 30, 200), rng=rng, protected=_protected(rng, 200))
     _store(rows[500:650], days=rng.integers(0, 5, 150), outcomes=[bool(x) for x in rng.integers(0, 2, 150)], rng=rng)
     summary = _fold_now()
     assert summary.records == 350 and summary.outcome_days > 0 and summary.rebuilt == []

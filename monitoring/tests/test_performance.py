@@ -12,8 +12,9 @@ from django.core.management import call_command
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from monitoring.selectors import Segment, performance_report
-from monitoring.services import monitoring_fold
+from monitoring.selectors.drift import Segment
+from monitoring.selectors.outcomes import performance_report
+from monitoring.services.fold import monitoring_fold
 from monitoring.tests.conftest import START
 from monitoring.tests.conftest import store as _store
 from records.models import Record

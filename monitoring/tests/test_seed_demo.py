@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from monitoring.selectors import drift_report
+from monitoring.selectors.drift import drift_report
 from records.models import Record
 
 pytestmark = pytest.mark.django_db(transaction=True)

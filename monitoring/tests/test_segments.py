@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from core.errors import ApplicationError
-from monitoring.selectors import Segment, drift_report, performance_report, segment_scan, segment_values
-from monitoring.services import monitoring_fold
+from monitoring.selectors.drift import Segment, drift_report, segment_scan, segment_values
+from monitoring.selectors.outcomes import performance_report
+from monitoring.services.fold import monitoring_fold
 from monitoring.tests.conftest import START, store
 from predictions.ml.features import encode
 from predictions.ml.reference import encoded_bins

@@ -10,7 +10,8 @@ from django.test import Client
 
 from conftest import PASSWORD
 from monitoring.models import Alert, AlertRule, Webhook
-from monitoring.services import alert_rules_ensure, alerts_evaluate, monitoring_fold
+from monitoring.services.alerts import alert_rules_ensure, alerts_evaluate
+from monitoring.services.fold import monitoring_fold
 from monitoring.tests.conftest import START, store
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -25,9 +25,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from core.errors import InternalError
-from predictions.ml.algorithms import algorithm_get
-from predictions.ml.algorithms.common import MISSING_CATEGORY
-from predictions.ml.features import FeatureSpec, to_frame
+from predictions.ml.features import MISSING_CATEGORY, FeatureSpec
 
 
 class ExplainerMismatch(InternalError, RuntimeError):
@@ -459,26 +457,3 @@ class TreeExplainer:
         contributions[:, self.perm] = shap_values
         log_odds = self.baseline + self._raw(model_space)
         return Explanation(log_odds=log_odds, base_log_odds=self.base, contributions=contributions)
-
-
-def build_explainer(
-    algorithm: str,
-    pipeline: Pipeline,
-    schema: list[FeatureSpec],
-    *,
-    background: np.ndarray,
-    background_mean: np.ndarray,
-    tolerance: float = 1e-6,
-) -> Explainer:
-    """Compile the pipeline, then check it against the pipeline's own decision function."""
-    entry = algorithm_get(algorithm)
-    explainer = entry.build_explainer(pipeline, schema, background, background_mean)
-    probe = background[: min(len(background), 32)]
-    if len(probe):
-        expected = entry.log_odds(pipeline, to_frame(schema, probe))
-        got = explainer.explain(probe)
-        if not np.allclose(got.log_odds, expected, atol=tolerance, rtol=0):
-            raise ExplainerMismatch("compiled model disagrees with the pipeline's decision_function")
-        if not np.allclose(got.base_log_odds + got.contributions.sum(axis=1), got.log_odds, atol=tolerance, rtol=0):
-            raise ExplainerMismatch("explanations do not add up to the model's log-odds")
-    return explainer

@@ -24,7 +24,8 @@ ABSOLUTE_LIMIT = 1e12
 # Numbers further than this many training spans outside [min, max] are refused as absurd.
 RANGE_SLACK_SPANS = 10.0
 MAX_CATEGORY_LEVELS = 100
-MAX_CATEGORY_LENGTH = 200
+# What a missing category becomes before one-hot encoding (its own column).
+MISSING_CATEGORY = "__missing__"
 
 # The text a boolean feature accepts besides JSON true/false (after trimming and case-folding): what
 # training data and spreadsheets write for it.

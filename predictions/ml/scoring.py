@@ -9,6 +9,7 @@ from typing import Any, TypedDict
 import numpy as np
 
 from core.errors import ApplicationError
+from predictions.ml.algorithms import build_explainer
 from predictions.ml.artifacts import Artifact, dump_artifact, load_artifact, sha256_hex
 from predictions.ml.decisions import (
     APPROVE,
@@ -19,7 +20,7 @@ from predictions.ml.decisions import (
     policy_from_bands,
     reason_table_build,
 )
-from predictions.ml.explain import Explainer, build_explainer
+from predictions.ml.explain import Explainer
 from predictions.ml.features import FeatureSpec, encode
 from predictions.ml.training import TrainedModel
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import shap
 
-from predictions.ml.algorithms import ALGORITHMS, algorithm_get
-from predictions.ml.explain import LinearExplainer, build_explainer
+from predictions.ml.algorithms import ALGORITHMS, algorithm_get, build_explainer
+from predictions.ml.explain import LinearExplainer
 from predictions.ml.features import encode_frame, to_frame
 from predictions.ml.scoring import scoring_model_from_trained
 from predictions.ml.training import train

@@ -8,7 +8,7 @@ from releases.selectors import records_verify, rows_replay, stored_rows_get
 
 @pytest.fixture
 def history(demo_model, embedder):
-    from monitoring.services import demo_history_seed
+    from monitoring.services.demo import demo_history_seed
 
     return demo_history_seed(days=30, per_day=10)
 

@@ -80,7 +80,8 @@ def test_the_monitoring_api_keeps_to_its_schema_for_staff(live_server, demo_mode
 
     import numpy as np
 
-    from monitoring.services import alerts_evaluate, monitoring_fold
+    from monitoring.services.alerts import alerts_evaluate
+    from monitoring.services.fold import monitoring_fold
     from monitoring.tests.conftest import START, load_rows, store
 
     rng = np.random.default_rng(1)

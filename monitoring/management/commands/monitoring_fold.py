@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from monitoring.services import monitoring_fold
+from monitoring.services.fold import monitoring_fold
 
 
 class Command(BaseCommand):

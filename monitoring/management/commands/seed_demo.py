@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from monitoring.services import HistorySummary, demo_history_seed
+from monitoring.services.demo import HistorySummary, demo_history_seed
 from predictions.management.summary import format_version_summary
 from predictions.services import RegistryError, demo_model_ensure
 

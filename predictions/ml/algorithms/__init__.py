@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from core.errors import ApplicationError
+from predictions.ml.explain import Explainer, ExplainerMismatch
+from predictions.ml.features import FeatureSpec, to_frame
 
 if TYPE_CHECKING:
-    import numpy as np
     from sklearn.pipeline import Pipeline
-
-    from predictions.ml.explain import Explainer
-    from predictions.ml.features import FeatureSpec
 
 
 class UnknownAlgorithm(ApplicationError, ValueError):
@@ -57,3 +57,26 @@ def algorithm_get(name: str) -> Algorithm:
 def trusted_types() -> tuple[str, ...]:
     """Every type an artifact of any algorithm may contain."""
     return tuple(sorted({t for entry in ALGORITHMS.values() for t in entry.trusted_types}))
+
+
+def build_explainer(
+    algorithm: str,
+    pipeline: Pipeline,
+    schema: list[FeatureSpec],
+    *,
+    background: np.ndarray,
+    background_mean: np.ndarray,
+    tolerance: float = 1e-6,
+) -> Explainer:
+    """Compile the pipeline, then check it against the pipeline's own decision function."""
+    entry = algorithm_get(algorithm)
+    explainer = entry.build_explainer(pipeline, schema, background, background_mean)
+    probe = background[: min(len(background), 32)]
+    if len(probe):
+        expected = entry.log_odds(pipeline, to_frame(schema, probe))
+        got = explainer.explain(probe)
+        if not np.allclose(got.log_odds, expected, atol=tolerance, rtol=0):
+            raise ExplainerMismatch("compiled model disagrees with the pipeline's decision_function")
+        if not np.allclose(got.base_log_odds + got.contributions.sum(axis=1), got.log_odds, atol=tolerance, rtol=0):
+            raise ExplainerMismatch("explanations do not add up to the model's log-odds")
+    return explainer

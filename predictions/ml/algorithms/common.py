@@ -11,9 +11,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from predictions.ml.features import FeatureSpec
+from predictions.ml.features import MISSING_CATEGORY, FeatureSpec
 
-MISSING_CATEGORY = "__missing__"
 SEED = 42
 
 BASE_TYPES: tuple[str, ...] = (

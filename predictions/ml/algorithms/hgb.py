@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -12,10 +12,8 @@ from sklearn.preprocessing import OrdinalEncoder
 
 from predictions.ml.algorithms import Algorithm
 from predictions.ml.algorithms.common import BASE_TYPES, SEED, column_transformer, decision_log_odds
+from predictions.ml.explain import Explainer, TreeExplainer
 from predictions.ml.features import FeatureSpec
-
-if TYPE_CHECKING:
-    from predictions.ml.explain import Explainer
 
 
 def build_pipeline(schema: Sequence[FeatureSpec]) -> Pipeline:
@@ -44,7 +42,6 @@ def build_pipeline(schema: Sequence[FeatureSpec]) -> Pipeline:
 def build_explainer(
     pipeline: Pipeline, schema: list[FeatureSpec], background: np.ndarray, mean: np.ndarray
 ) -> Explainer:
-    from predictions.ml.explain import TreeExplainer  # explain reads this table: imported when used
 
     return TreeExplainer(pipeline, schema, background)
 

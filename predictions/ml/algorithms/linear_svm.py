@@ -9,7 +9,7 @@ coefficients -a w and intercept -(a c + b): the linear explainer is exact for it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
@@ -18,10 +18,8 @@ from sklearn.svm import LinearSVC
 
 from predictions.ml.algorithms import Algorithm
 from predictions.ml.algorithms.common import BASE_TYPES, LINEAR_PREP_TYPES, SEED, linear_prep
+from predictions.ml.explain import Explainer, LinearExplainer
 from predictions.ml.features import FeatureSpec
-
-if TYPE_CHECKING:
-    from predictions.ml.explain import Explainer
 
 
 def build_pipeline(schema: Sequence[FeatureSpec]) -> Pipeline:
@@ -50,7 +48,6 @@ def log_odds(pipeline: Pipeline, frame: Any) -> np.ndarray:
 def build_explainer(
     pipeline: Pipeline, schema: list[FeatureSpec], background: np.ndarray, mean: np.ndarray
 ) -> Explainer:
-    from predictions.ml.explain import LinearExplainer  # explain reads this table: imported when used
 
     coef, intercept = linear_terms(pipeline)
     return LinearExplainer(pipeline, schema, mean, coef=coef, intercept=intercept)

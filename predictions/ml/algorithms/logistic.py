@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -11,10 +10,8 @@ from sklearn.pipeline import Pipeline
 
 from predictions.ml.algorithms import Algorithm
 from predictions.ml.algorithms.common import BASE_TYPES, LINEAR_PREP_TYPES, decision_log_odds, linear_prep
+from predictions.ml.explain import Explainer, LinearExplainer
 from predictions.ml.features import FeatureSpec
-
-if TYPE_CHECKING:
-    from predictions.ml.explain import Explainer
 
 
 def build_pipeline(schema: Sequence[FeatureSpec]) -> Pipeline:
@@ -24,7 +21,6 @@ def build_pipeline(schema: Sequence[FeatureSpec]) -> Pipeline:
 def build_explainer(
     pipeline: Pipeline, schema: list[FeatureSpec], background: np.ndarray, mean: np.ndarray
 ) -> Explainer:
-    from predictions.ml.explain import LinearExplainer  # explain reads this table: imported when used
 
     model = pipeline.named_steps["model"]
     return LinearExplainer(pipeline, schema, mean, coef=model.coef_[0], intercept=float(model.intercept_[0]))

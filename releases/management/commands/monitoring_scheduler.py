@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from monitoring.services import alerts_evaluate, monitoring_fold, webhook_deliveries_send
+from monitoring.services.alerts import alerts_evaluate, webhook_deliveries_send
+from monitoring.services.fold import monitoring_fold
 from releases.services import releases_evaluate
 
 logger = logging.getLogger(__name__)

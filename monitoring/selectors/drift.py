@@ -1,4 +1,5 @@
-"""Monitoring reads: drift and attribution drift for any window, from the daily rollups."""
+"""Monitoring reads: drift of the features, score and label (by window, by day, by segment) and
+attribution drift, from the daily rollups."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import Sum
 
 from core.errors import ApplicationError
-from monitoring import fairness, stats
-from monitoring.binning import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL, bins_sql
-from monitoring.models import Alert, BinDay, DayTotal, ShapDay
+from monitoring import stats
+from monitoring.binning import bins_sql
+from monitoring.models import BinDay, DayTotal, ShapDay
+from monitoring.sql import DAY_SQL, SEGMENT_RECORDS, T
 from predictions.models import ModelVersion
 
 
@@ -128,7 +130,7 @@ def _segment_counts(
     params.update(sf=segment.feature, sv=segment.value)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT u.i - 1, u.bin, count(*) FROM (SELECT {bins} AS bins {_SEGMENT_RECORDS}) b, "
+            f"SELECT u.i - 1, u.bin, count(*) FROM (SELECT {bins} AS bins {SEGMENT_RECORDS}) b, "
             "unnest(b.bins) WITH ORDINALITY AS u(bin, i) WHERE u.bin IS NOT NULL GROUP BY 1, 2",
             params,
         )
@@ -362,327 +364,6 @@ def attribution_report(*, model_version: ModelVersion, start: date, end: date) -
 
 
 @dataclass
-class Band:
-    """Expected (mean score) against observed positive rate, in one label band."""
-
-    label: str
-    outcomes: int
-    expected_rate: float
-    observed_rate: float
-
-
-@dataclass
-class Performance:
-    """Realised performance of the records predicted in [start, end) whose outcome has arrived."""
-
-    start: date
-    end: date
-    records: int
-    outcomes: int
-    coverage: float  # outcomes / records
-    status: str  # "judged" or "too_few" (fewer than MIN_OUTCOMES outcomes)
-    auc: float
-    auc_low: float
-    auc_high: float
-    auc_cell_bound: float  # the most the cell AUC can differ from the AUC on exact scores
-    brier: float
-    log_loss: float
-    ece: float
-    expected_rate: float  # mean score of the records with an outcome
-    observed_rate: float
-    calibration_in_the_large: float  # expected - observed
-    waiting: int  # records still without an outcome
-    waiting_expected_rate: float  # their mean score: the positive rate expected if nothing drifted
-    bands: list[Band] = field(default_factory=list)
-    reliability: list[stats.CalibrationBin] = field(default_factory=list)
-
-
-@dataclass
-class PerformanceReport:
-    model_id: str
-    segment: Segment | None
-    overall: Performance
-    series: list[Performance]  # consecutive windows of ``step`` days
-
-
-# The rollup tables, or for a segment the same columns computed from its records.
-_ROLLUPS = {"totals": "monitoring_daytotal", "bands": "monitoring_outcomeday", "cells": "monitoring_scorecellday"}
-_SEGMENT_RECORDS = (
-    "FROM records_record r WHERE r.model_version_id = %(v)s AND r.timestamp >= %(start)s::timestamp AT TIME ZONE 'UTC' "
-    "AND r.timestamp < %(end)s::timestamp AT TIME ZONE 'UTC' AND r.features_json ->> %(sf)s = %(sv)s"
-)
-_SEGMENT_TABLES = {
-    "totals": f"(SELECT r.model_version_id, {DAY_SQL} AS day, count(*) AS n, sum(r.risk_score) AS score_sum "
-    f"{_SEGMENT_RECORDS} GROUP BY 1, 2)",
-    "bands": f"(SELECT r.model_version_id, {DAY_SQL} AS day, "
-    "array_position(%(labels)s::text[], r.risk_label::text) - 1 AS label, count(*) AS n, "
-    "count(*) FILTER (WHERE r.outcome) AS positives, sum(r.risk_score) AS score_sum, "
-    f"sum({BRIER_SQL}) AS brier_sum, sum({LOG_LOSS_SQL}) AS log_loss_sum {_SEGMENT_RECORDS} "
-    "AND r.outcome IS NOT NULL GROUP BY 1, 2, 3)",
-    "cells": f"(SELECT r.model_version_id, {DAY_SQL} AS day, {CELL_SQL} AS cell, count(*) AS n, "
-    f"count(*) FILTER (WHERE r.outcome) AS positives, sum(r.risk_score) AS score_sum {_SEGMENT_RECORDS} "
-    "AND r.outcome IS NOT NULL GROUP BY 1, 2, 3)",
-}
-_COLUMNS = {
-    "totals": ("", "sum(x.n), sum(x.score_sum)"),
-    "bands": ("x.label", "sum(x.n), sum(x.positives), sum(x.score_sum), sum(x.brier_sum), sum(x.log_loss_sum)"),
-    "cells": ("x.cell", "sum(x.n), sum(x.positives), sum(x.score_sum)"),
-}
-
-
-def _window_sums(kind: str, params: dict[str, Any], windows: int, width: int, segment: Segment | None) -> np.ndarray:
-    """Sums per window of ``step`` days (and per label band or score cell): shape
-    (windows, width, columns)."""
-    key, columns = _COLUMNS[kind]
-    table = _SEGMENT_TABLES[kind] if segment else _ROLLUPS[kind]
-    group = f"(x.day - %(start)s::date) / %(step)s, {key or '0'}"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {group}, {columns} FROM {table} x WHERE x.model_version_id = %(v)s "
-            f"AND x.day >= %(start)s AND x.day < %(end)s GROUP BY 1, 2",
-            params,
-        )
-        rows = cursor.fetchall()
-    out = np.zeros((windows, width, columns.count("sum(")), dtype=np.float64)
-    for w, k, *values in rows:
-        if k is not None and 0 <= k < width:
-            out[w, k] = [float(v or 0) for v in values]
-    return out
-
-
-def _performance(
-    start: date, end: date, totals: np.ndarray, bands: np.ndarray, cells: np.ndarray, labels: list[str]
-) -> Performance:
-    """The figures of one window from its sums (totals [n, score]; per band [n, pos, score, brier,
-    log loss]; per cell [n, pos, score])."""
-    records, outcomes = int(totals[0, 0]), int(bands[:, 0].sum())
-    positives, score_sum = float(bands[:, 1].sum()), float(bands[:, 2].sum())
-    nan = float("nan")
-    mean = (lambda value: value / outcomes) if outcomes else (lambda value: nan)
-    groups = [(int(p), int(n - p)) for n, p, _ in cells if n]
-    auc = stats.auc_from_groups(groups)
-    reliability = stats.equal_count_bins(cells[:, 0], cells[:, 1], cells[:, 2])
-    waiting = records - outcomes
-    return Performance(
-        start=start,
-        end=end,
-        records=records,
-        outcomes=outcomes,
-        coverage=outcomes / records if records else nan,
-        status="judged" if outcomes >= stats.MIN_OUTCOMES else "too_few",
-        auc=auc.auc,
-        auc_low=auc.low,
-        auc_high=auc.high,
-        auc_cell_bound=stats.auc_tie_bound(groups) if groups else nan,
-        brier=mean(float(bands[:, 3].sum())),
-        log_loss=mean(float(bands[:, 4].sum())),
-        ece=stats.expected_calibration_error(reliability),
-        expected_rate=mean(score_sum),
-        observed_rate=mean(positives),
-        calibration_in_the_large=mean(score_sum - positives),
-        waiting=waiting,
-        waiting_expected_rate=(float(totals[0, 1]) - score_sum) / waiting if waiting > 0 else nan,
-        bands=[
-            Band(label, int(n), s / n if n else nan, p / n if n else nan)
-            for label, (n, p, s, _, _) in zip(labels, bands, strict=True)
-        ],
-        reliability=reliability,
-    )
-
-
-def performance_report(
-    *, model_version: ModelVersion, start: date, end: date, step: int = 7, segment: Segment | None = None
-) -> PerformanceReport:
-    """Realised performance over [start, end) by time of prediction, overall and in consecutive
-    windows of ``step`` days (the last one may be shorter), over the records whose outcome has
-    arrived; optionally only one segment's records."""
-    if segment:
-        segment_feature_check(model_version=model_version, segment=segment)
-    labels = list(model_version.reference_profile["label"]["labels"])
-    windows = max(1, -(-(end - start).days // step))
-    params: dict[str, Any] = {"v": model_version.pk, "start": start, "end": end, "step": step, "labels": labels}
-    if segment:
-        params.update(sf=segment.feature, sv=segment.value)
-    totals = _window_sums("totals", params, windows, 1, segment)
-    bands = _window_sums("bands", params, windows, len(labels), segment)
-    cells = _window_sums("cells", params, windows, stats.SCORE_CELLS, segment)
-    series = [
-        _performance(
-            start + timedelta(days=w * step),
-            min(end, start + timedelta(days=(w + 1) * step)),
-            totals[w],
-            bands[w],
-            cells[w],
-            labels,
-        )
-        for w in range(windows)
-    ]
-    overall = _performance(start, end, totals.sum(axis=0), bands.sum(axis=0), cells.sum(axis=0), labels)
-    return PerformanceReport(model_id=model_version.model_id, segment=segment, overall=overall, series=series)
-
-
-@dataclass
-class FairnessReport:
-    """Fairness of the decisions made in [start, end), per protected attribute of the version."""
-
-    model_id: str
-    start: date
-    end: date
-    decided: int  # records with a decision in the window
-    attributes: list[fairness.AttributeFairness]
-
-    @property
-    def outcomes(self) -> int:
-        return max((sum(g.counts.outcomes for g in a.groups) for a in self.attributes), default=0)
-
-
-_FAIRNESS_SQL = (
-    "SELECT p.key, p.value, count(*), count(*) FILTER (WHERE r.decision = 'approve'), "
-    "count(r.outcome), count(*) FILTER (WHERE r.outcome), "
-    "count(*) FILTER (WHERE r.outcome AND r.decision <> 'approve'), "
-    "count(*) FILTER (WHERE NOT r.outcome AND r.decision <> 'approve') "
-    "FROM records_record r CROSS JOIN LATERAL jsonb_each_text(r.protected) AS p(key, value) "
-    "WHERE r.model_version_id = %(v)s AND r.timestamp >= %(start)s::timestamp AT TIME ZONE 'UTC' "
-    "AND r.timestamp < %(end)s::timestamp AT TIME ZONE 'UTC' AND r.decision <> '' "
-    "AND p.key = ANY(%(names)s) GROUP BY 1, 2"
-)
-
-
-def fairness_report(*, model_version: ModelVersion, start: date, end: date) -> FairnessReport:
-    """Approval rates, adverse impact ratios and TPR/FPR gaps per protected attribute of the
-    version, over its records decided in [start, end) that carry the attribute."""
-    names = [spec["name"] for spec in model_version.protected_schema]
-    params: dict[str, Any] = {"v": model_version.pk, "start": start, "end": end, "names": names}
-    counts: dict[str, dict[str, fairness.GroupCounts]] = {name: {} for name in names}
-    with connection.cursor() as cursor:
-        cursor.execute(_FAIRNESS_SQL, params)
-        for key, value, *numbers in cursor.fetchall():
-            counts[key][value] = fairness.GroupCounts(*(int(n) for n in numbers))
-        cursor.execute(
-            "SELECT count(*) FROM records_record r WHERE r.model_version_id = %(v)s AND r.decision <> '' "
-            "AND r.timestamp >= %(start)s::timestamp AT TIME ZONE 'UTC' "
-            "AND r.timestamp < %(end)s::timestamp AT TIME ZONE 'UTC'",
-            params,
-        )
-        decided = int(cursor.fetchone()[0])
-    return FairnessReport(
-        model_id=model_version.model_id,
-        start=start,
-        end=end,
-        decided=decided,
-        attributes=fairness.fairness_from_counts(counts),
-    )
-
-
-# Metrics where a lower value is worse (the others breach upwards).
-LOWER_IS_WORSE = frozenset({"auc", "adverse_impact"})
-FAIRNESS_METRICS = frozenset({"adverse_impact", "tpr_gap", "fpr_gap"})
-
-
-def _fairness_metric(metric: str, report: FairnessReport) -> tuple[float, int]:
-    """The worst attribute's value of a fairness metric, and the records (or outcomes) behind it."""
-    if metric == "adverse_impact":
-        worst = fairness.worst_ratio(report.attributes)
-        return (worst.adverse_impact_ratio if worst else float("nan")), report.decided
-    values = [getattr(a, metric) for a in report.attributes if getattr(a, metric) == getattr(a, metric)]
-    return (max(values) if values else float("nan")), report.outcomes
-
-
-@dataclass(frozen=True)
-class MetricValue:
-    value: float
-    n: int  # records (drift metrics) or outcomes (performance metrics) behind it
-    enough: bool  # n reached the rule's minimum and the value is defined
-
-
-def alert_metric(
-    *,
-    metric: str,
-    model_version: ModelVersion,
-    start: date,
-    end: date,
-    min_records: int,
-    reports: dict[tuple[Any, ...], Any] | None = None,
-) -> MetricValue:
-    """The value a rule's metric takes over [start, end). ``reports`` keeps the drift and
-    performance reports across calls, so the rules sharing a window compute it once."""
-    reports = {} if reports is None else reports
-    if metric in FAIRNESS_METRICS:
-        key: tuple[Any, ...] = ("fairness", model_version.pk, start, end)
-        if key not in reports:
-            reports[key] = fairness_report(model_version=model_version, start=start, end=end)
-        value, n = _fairness_metric(metric, reports[key])
-    elif metric in ("auc", "ece"):
-        key = ("performance", model_version.pk, start, end)
-        if key not in reports:
-            reports[key] = performance_report(
-                model_version=model_version, start=start, end=end, step=(end - start).days
-            )
-        figures = reports[key].overall
-        value, n = (figures.auc if metric == "auc" else figures.ece), figures.outcomes
-    else:
-        key = ("drift", model_version.pk, start, end)
-        if key not in reports:
-            reports[key] = drift_report(model_version=model_version, start=start, end=end)
-        drift: DriftReport = reports[key]
-        if metric == "feature_psi":
-            value = max((c.psi for c in drift.features), default=float("nan"))
-        else:
-            value = (drift.score if metric == "score_psi" else drift.label).psi  # type: ignore[union-attr]  # always set
-        n = drift.records
-    return MetricValue(value=value, n=n, enough=n >= min_records and value == value)
-
-
-def alert_list(*, status: str | None = None, model_name: str | None = None) -> QuerySet[Alert]:
-    alerts = Alert.objects.select_related("rule", "model_version", "acknowledged_by", "resolved_by").order_by(
-        "-opened_at", "-id"
-    )
-    if status == "unresolved":
-        alerts = alerts.exclude(status=Alert.Status.RESOLVED)
-    elif status:
-        alerts = alerts.filter(status=status)
-    if model_name:
-        alerts = alerts.filter(rule__model_name=model_name)
-    return alerts
-
-
-@dataclass
-class ModelStatus:
-    name: str
-    model_id: str
-    status: str  # the drift status of the last 7 days
-    records: int
-    open_alerts: int
-    version: ModelVersion = field(repr=False)
-
-
-def monitoring_overview(*, start: date, end: date) -> list[ModelStatus]:
-    """Every production model with a profile: its drift status over [start, end), its volume and
-    its unresolved alerts."""
-    versions = ModelVersion.objects.filter(status=ModelVersion.Status.PRODUCTION).exclude(reference_profile={})
-    out = []
-    for version in versions.defer("artifact").order_by("name"):
-        drift = drift_report(model_version=version, start=start, end=end)
-        unresolved = alert_list(status="unresolved", model_name=version.name).count()
-        out.append(ModelStatus(version.name, version.model_id, drift.status, drift.records, unresolved, version))
-    return out
-
-
-def monitored_version_get(*, name: str) -> ModelVersion:
-    """The production version of ``name``, with its profile (a 404 if none, or unprofiled)."""
-    from predictions.selectors import ModelNotFound, model_version_get_production
-
-    version = model_version_get_production(name=name)
-    version.refresh_from_db(fields=["reference_profile"])
-    if not version.reference_profile:
-        raise ModelNotFound(
-            f"model {name[:100]!r} has no reference profile; "
-            f"run manage.py monitoring_profile {version.model_id} --csv <its training CSV>"
-        )
-    return version
-
-
-@dataclass
 class DayDrift:
     """PSI per feature (then the score, then the label) and day, each day against the baseline."""
 
@@ -703,12 +384,12 @@ def drift_by_day(*, model_version: ModelVersion, start: date, end: date, segment
         params.update(sf=segment.feature, sv=segment.value)
         sql = (
             f"SELECT b.day, u.i - 1, u.bin, count(*) FROM (SELECT {DAY_SQL} AS day, {bins} AS bins "
-            f"{_SEGMENT_RECORDS}) b, unnest(b.bins) WITH ORDINALITY AS u(bin, i) "
+            f"{SEGMENT_RECORDS}) b, unnest(b.bins) WITH ORDINALITY AS u(bin, i) "
             "WHERE u.bin IS NOT NULL GROUP BY 1, 2, 3"
         )
     else:
         sql = (
-            "SELECT day, feature, bin, count FROM monitoring_binday WHERE model_version_id = %(v)s "
+            f"SELECT day, feature, bin, count FROM {T.bin_day} WHERE model_version_id = %(v)s "
             "AND day >= %(start)s AND day < %(end)s"
         )
     with connection.cursor() as cursor:

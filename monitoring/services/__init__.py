@@ -1,0 +1,2 @@
+"""Monitoring writes, by job: ``fold`` (the rollups), ``alerts`` (rules, alerts, webhooks), ``demo``
+(the demo history)."""

@@ -1,0 +1,42 @@
+"""The SQL fragments monitoring composes its queries from.
+
+Table names come from the models' ``_meta``, so that every table a query reads is an import the
+layer contract sees; the record columns a fragment uses are checked against ``Record`` by
+``monitoring/tests/test_sql.py``. Every value (names, edges, choices, times) is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from monitoring.models import BinDay, DayTotal, FairnessDay, OutcomeDay, ScoreCellDay, ShapDay
+from monitoring.stats import SCORE_CELLS
+from records.models import Record
+
+T = SimpleNamespace(
+    records=Record._meta.db_table,
+    bin_day=BinDay._meta.db_table,
+    shap_day=ShapDay._meta.db_table,
+    day_total=DayTotal._meta.db_table,
+    outcome_day=OutcomeDay._meta.db_table,
+    score_cell_day=ScoreCellDay._meta.db_table,
+    fairness_day=FairnessDay._meta.db_table,
+)
+"""The tables, by role."""
+
+LOG_LOSS_EPSILON = 1e-15
+# A record's UTC day, score cell, squared error and log loss (scores clipped to [eps, 1 - eps]).
+DAY_SQL = "(r.timestamp AT TIME ZONE 'UTC')::date"
+CELL_SQL = f"least(floor(r.risk_score * {SCORE_CELLS}), {SCORE_CELLS - 1})::smallint"
+BRIER_SQL = "(r.risk_score - r.outcome::int) ^ 2"
+LOG_LOSS_SQL = (
+    f"-ln(CASE WHEN r.outcome THEN greatest(r.risk_score, {LOG_LOSS_EPSILON!r}) "
+    f"ELSE greatest(1 - r.risk_score, {LOG_LOSS_EPSILON!r}) END)"
+)
+# The records of one version in [start, end) (dates, UTC days).
+WINDOW_RECORDS = (
+    f"FROM {T.records} r WHERE r.model_version_id = %(v)s AND r.timestamp >= %(start)s::timestamp AT TIME ZONE 'UTC' "
+    "AND r.timestamp < %(end)s::timestamp AT TIME ZONE 'UTC'"
+)
+# ... and of one segment (a categorical feature's value).
+SEGMENT_RECORDS = f"{WINDOW_RECORDS} AND r.features_json ->> %(sf)s = %(sv)s"
