@@ -41,4 +41,4 @@ USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3).status != 200)"]
-CMD ["gunicorn", "--config", "gunicorn.conf.py"]
+CMD ["sh", "-c", "python -m core.metrics_dir && exec gunicorn --config gunicorn.conf.py"]

@@ -62,6 +62,7 @@ run: install .env
 
 serve: install .env
 	$(PY) manage.py bootstrap
+	$(PY) -m core.metrics_dir
 	$(PY) manage.py run_worker --interval 1 & worker=$$!; \
 	$(PY) manage.py monitoring_scheduler --every 60 >/dev/null & scheduler=$$!; \
 	trap 'kill $$worker $$scheduler 2>/dev/null' EXIT INT TERM; \

@@ -96,10 +96,12 @@ def start_gunicorn(
     terminates it. ``root``: another checkout of the project to serve (its own code and config).
     ``production``: the settings another process set up (``production_settings``), for a caller
     without Django."""
+    environ = {**env, **production} if production is not None else production_env(env)
+    subprocess.run([sys.executable, "-m", "core.metrics_dir"], cwd=root, env=environ, check=True, capture_output=True)
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", str(root / "gunicorn.conf.py")],
         cwd=root,
-        env={**env, **production} if production is not None else production_env(env),
+        env=environ,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -45,6 +45,26 @@ class Env:
             return default
         return raw.strip()
 
+    def secret(self, name: str, default: str | None = None) -> str:
+        """``name``, or the contents of the file ``name_FILE`` names (as Docker and Kubernetes mount
+        secrets), without its trailing newline. Setting both is an error: one would be ignored."""
+        file_name = f"{name}_FILE"
+        if not self.is_set(file_name):
+            return self.string(name, default)
+        if self.is_set(name):
+            raise ImproperlyConfigured(f"Set {name} or {file_name}, not both.")
+        path = Path(self._environ[file_name].strip()).expanduser()
+        try:
+            value = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ImproperlyConfigured(f"{file_name}={str(path)!r} cannot be read: {exc}") from None
+        if value.strip() == "":
+            raise ImproperlyConfigured(f"{file_name}={str(path)!r} is empty.")
+        return value
+
+    def secret_is_set(self, name: str) -> bool:
+        return self.is_set(name) or self.is_set(f"{name}_FILE")
+
     def boolean(self, name: str, default: bool) -> bool:
         raw = self._environ.get(name)
         if raw is None:

@@ -129,7 +129,7 @@ class Release(models.Model):
     percent = models.FloatField(default=0.0)  # the canary's share of applicants, 0-100
     ramp = models.JSONField(default=default_ramp)
     step_started_at = models.DateTimeField(null=True, blank=True)
-    # Overrides of releases.gates.DEFAULT_GATES for this name (ramp timings included).
+    # Overrides of releases.gates.Thresholds for this name (ramp timings included).
     gates = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -144,67 +144,6 @@ class Release(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.mode}"
-
-
-class Validation(models.Model):
-    """One run of the release gates for a candidate against the champion of its name."""
-
-    class Scope(models.TextChoices):
-        CANDIDATE = "candidate"  # before release: holdout, labelled history, replayed stability
-        CANARY = "canary"  # on the canary's own traffic, before a ramp step
-
-    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="validations")
-    champion = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    scope = models.CharField(max_length=12, choices=Scope.choices, default=Scope.CANDIDATE)
-    passed = models.BooleanField()
-    gates = models.JSONField(default=list)  # [{gate, set, value, threshold, passed, detail}]
-    config = models.JSONField(default=dict)
-    created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.model_version} {'passed' if self.passed else 'failed'}"
-
-
-class ReleaseEvent(models.Model):
-    """The release timeline: every transition of a name, who made it, why, and the evidence."""
-
-    class Action(models.TextChoices):
-        VALIDATE = "validate"
-        SHADOW = "shadow"
-        CANARY = "canary"
-        RAMP = "ramp"
-        PROMOTE = "promote"
-        ROLLBACK = "rollback"
-        ABORT = "abort"
-        AUTO_ROLLBACK = "auto_rollback"
-
-    name = models.SlugField(max_length=64)
-    action = models.CharField(max_length=16, choices=Action.choices)
-    model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    champion = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    mode = models.CharField(max_length=8, blank=True)
-    percent = models.FloatField(default=0.0)
-    reason = models.TextField(blank=True)
-    validation = models.ForeignKey(Validation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    evidence = models.JSONField(default=dict, blank=True)
-    forced = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["name", "-created_at"], name="releaseevent_name_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.action}"
 
 
 class ChallengerFailure(models.Model):

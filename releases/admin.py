@@ -4,8 +4,9 @@ the model_* commands, with gates and a reason."""
 from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin
-from predictions.models import ChallengerFailure, Release, ReleaseEvent, Validation
+from predictions.models import ChallengerFailure, Release
 from records.models import ShadowResult
+from releases.models import ReleaseEvent, Validation
 
 
 @admin.register(Release)

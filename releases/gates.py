@@ -1,133 +1,212 @@
-"""The release gates' statistics, on plain arrays: ROC AUC with a paired bootstrap interval of the
-difference, calibration, and score stability. docs/operations.md states each one."""
+"""The release gates: a candidate version judged against its name's champion, on the same rows.
+
+Each gate's result is a ``GateResult`` (stored as JSON on the validation); ``passed`` is None for a
+gate that had too little to judge (it neither passes nor fails the validation). The thresholds are
+``Thresholds``, whose defaults a name's ``Release.gates`` overrides."""
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TypedDict
 
 import numpy as np
-from scipy.stats import rankdata
 
-from monitoring.stats import psi
-
-# Every gate's threshold, and the ramp's timings; a model name's Release.gates overrides any of them.
-DEFAULT_GATES: dict[str, Any] = {
-    "auc_margin": -0.005,  # the lower bound of the paired 95 % interval of AUC(candidate) - AUC(champion)
-    "bootstrap_rounds": 1000,
-    "min_labelled": 100,
-    "ece_max": 0.03,
-    "citl_max": 0.02,
-    "psi_max": 0.25,
-    "label_change_max": 0.2,
-    "stability_days": 30,
-    "min_stability_records": 100,
-    "latency_p99_ms": 5.0,
-    "air_min": 0.8,  # the four-fifths rule, on the candidate's decisions of the replayed records
-    "air_drop_max": 0.05,  # and at most this far below the champion's on the same records
-    "ramp_min_records": 200,
-    "ramp_min_minutes": 60,
-    "canary_error_rate_max": 0.02,
-    "canary_psi_max": 0.25,
-}
+from core.types import FeatureRow
+from monitoring import fairness
+from predictions.models import ModelVersion
+from predictions.selectors import LoadedModel
+from releases import statistics
+from releases.selectors import Replay, StoredRows
+from releases.thresholds import Thresholds
 
 
-def gates_config(overrides: dict[str, Any] | None) -> dict[str, Any]:
-    config = dict(DEFAULT_GATES)
-    for key, value in (overrides or {}).items():
-        if key in config and isinstance(value, int | float) and not isinstance(value, bool):
-            config[key] = value
-    return config
+class GateResult(TypedDict):
+    gate: str
+    set: str  # the rows it was judged on
+    value: float | None  # None when not judged
+    threshold: float
+    passed: bool | None
+    detail: str
 
 
-def roc_auc(outcomes: np.ndarray, scores: np.ndarray) -> float:
-    """Mann-Whitney ROC AUC, ties counted half; NaN without both classes."""
-    y = np.asarray(outcomes, dtype=bool)
-    positives = int(y.sum())
-    negatives = len(y) - positives
-    if not positives or not negatives:
-        return math.nan
-    ranks = rankdata(np.asarray(scores, dtype=np.float64))
-    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+def gate_result(gate: str, on: str, value: float, threshold: float, passed: bool | None, detail: str) -> GateResult:
+    clean = None if value is None or not math.isfinite(value) else round(float(value), 6)
+    return {"gate": gate, "set": on, "value": clean, "threshold": threshold, "passed": passed, "detail": detail}
 
 
-@dataclass(frozen=True)
-class Interval:
-    difference: float  # on the rows as they are
-    low: float
-    high: float
-    rounds: int  # resamples with both classes
+def _paired(candidate: Replay, champion: Replay) -> np.ndarray:
+    """The rows both versions could read (a mask over the replayed rows)."""
+    both: np.ndarray = candidate.readable & champion.readable
+    return both
 
 
-def _bootstrap_aucs(y: np.ndarray, scores: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    picked = y[idx]
-    positives = picked.sum(axis=1)
-    negatives = idx.shape[1] - positives
-    ranks = rankdata(scores[idx], axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        result: np.ndarray = ((ranks * picked).sum(axis=1) - positives * (positives + 1) / 2) / (positives * negatives)
-    return result
+def _scores_on(replay: Replay, mask: np.ndarray) -> np.ndarray:
+    positions = np.cumsum(replay.readable) - 1
+    picked: np.ndarray = replay.scores[positions[mask]]
+    return picked
 
 
-def paired_bootstrap_auc_difference(
-    outcomes: np.ndarray,
-    candidate: np.ndarray,
-    champion: np.ndarray,
+def auc_gate(
     *,
-    rounds: int = 1000,
+    on: str,
+    outcomes: Sequence[int | bool],
+    candidate: Replay,
+    champion: Replay | None,
+    config: Thresholds,
     seed: int = 0,
-    level: float = 0.95,
-) -> Interval:
-    """Percentile interval of AUC(candidate) - AUC(champion), both computed on the same resampled
-    rows in each round (paired), so the rows' own difficulty cancels out."""
-    y = np.asarray(outcomes, dtype=bool)
-    candidate = np.asarray(candidate, dtype=np.float64)
-    champion = np.asarray(champion, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y), size=(rounds, len(y)))
-    differences = []
-    chunk = max(1, 2_000_000 // max(len(y), 1))  # rounds per chunk: bounded memory
-    for start in range(0, rounds, chunk):
-        part = idx[start : start + chunk]
-        differences.append(_bootstrap_aucs(y, candidate, part) - _bootstrap_aucs(y, champion, part))
-    diff = np.concatenate(differences)
-    diff = diff[np.isfinite(diff)]
-    point = roc_auc(y, candidate) - roc_auc(y, champion)
-    if not len(diff):
-        return Interval(point, math.nan, math.nan, 0)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(diff, [alpha, 1 - alpha])
-    return Interval(float(point), float(low), float(high), len(diff))
+) -> GateResult:
+    """Non-inferiority of ROC AUC: the lower bound of the paired bootstrap interval of the
+    difference must be at least ``auc_margin``."""
+    margin = float(config.auc_margin)
+    if champion is None:
+        return gate_result("auc_non_inferiority", on, math.nan, margin, None, "no champion to compare with")
+    mask = _paired(candidate, champion)
+    y = np.asarray(outcomes, dtype=bool)[mask]
+    if len(y) < config.min_labelled or y.all() or not y.any():
+        return gate_result("auc_non_inferiority", on, math.nan, margin, None, f"{len(y)} rows with both classes needed")
+    mine, theirs = _scores_on(candidate, mask), _scores_on(champion, mask)
+    interval = statistics.paired_bootstrap_auc_difference(y, mine, theirs, rounds=config.bootstrap_rounds, seed=seed)
+    detail = (
+        f"AUC {statistics.roc_auc(y, mine):.4f} vs {statistics.roc_auc(y, theirs):.4f}; "
+        f"difference {interval.difference:+.4f}, 95% [{interval.low:+.4f}, {interval.high:+.4f}], {len(y)} rows"
+    )
+    return gate_result("auc_non_inferiority", on, interval.low, margin, interval.low >= margin, detail)
 
 
-def expected_calibration_error(outcomes: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:
-    """Equal-width bins over [0, 1]: the count-weighted mean |mean score - observed rate|."""
-    y = np.asarray(outcomes, dtype=np.float64)
-    s = np.asarray(scores, dtype=np.float64)
-    if not len(s):
-        return math.nan
-    which = np.clip((s * bins).astype(np.int64), 0, bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    score_sums = np.bincount(which, weights=s, minlength=bins)
-    outcome_sums = np.bincount(which, weights=y, minlength=bins)
-    return float(np.abs(score_sums - outcome_sums).sum() / counts.sum())
-
-
-def calibration_in_the_large(outcomes: np.ndarray, scores: np.ndarray) -> float:
-    """Mean score minus observed rate: positive when the model overstates the risk."""
-    return float(np.mean(scores) - np.mean(outcomes)) if len(scores) else math.nan
-
-
-def score_psi(candidate: Sequence[float] | np.ndarray, champion: Sequence[float] | np.ndarray, bins: int = 10) -> float:
-    """PSI of the candidate's scores against the champion's, in the champion's score deciles."""
-    champion = np.asarray(champion, dtype=np.float64)
-    candidate = np.asarray(candidate, dtype=np.float64)
-    if not len(champion) or not len(candidate):
-        return math.nan
-    edges = np.unique(np.quantile(champion, np.linspace(0, 1, bins + 1)[1:-1]))
-    counts = [
-        np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1) for x in (candidate, champion)
+def calibration_gates(*, outcomes: Sequence[int | bool], candidate: Replay, config: Thresholds) -> list[GateResult]:
+    y = np.asarray(outcomes, dtype=np.float64)[candidate.readable]
+    ece_max, citl_max = float(config.ece_max), float(config.citl_max)
+    if len(y) < config.min_labelled:
+        note = f"{len(y)} labelled records; {config.min_labelled} needed"
+        return [
+            gate_result("ece", "labelled", math.nan, ece_max, None, note),
+            gate_result("calibration_in_the_large", "labelled", math.nan, citl_max, None, note),
+        ]
+    ece = statistics.expected_calibration_error(y, candidate.scores)
+    citl = statistics.calibration_in_the_large(y, candidate.scores)
+    return [
+        gate_result("ece", "labelled", ece, ece_max, ece <= ece_max, f"10 equal-width bins, {len(y)} records"),
+        gate_result(
+            "calibration_in_the_large",
+            "labelled",
+            abs(citl),
+            citl_max,
+            abs(citl) <= citl_max,
+            f"mean score {float(np.mean(candidate.scores)):.4f} vs observed rate {float(np.mean(y)):.4f}",
+        ),
     ]
-    return psi(counts[0], counts[1])
+
+
+def stability_gates(*, candidate: Replay, champion: Replay | None, config: Thresholds, on: str) -> list[GateResult]:
+    psi_max, change_max = float(config.psi_max), float(config.label_change_max)
+    if champion is None:
+        note = "no champion to compare with"
+        return [
+            gate_result("score_psi", on, math.nan, psi_max, None, note),
+            gate_result("label_change", on, math.nan, change_max, None, note),
+        ]
+    mask = _paired(candidate, champion)
+    n = int(mask.sum())
+    if n < config.min_stability_records:
+        note = f"{n} records; {config.min_stability_records} needed"
+        return [
+            gate_result("score_psi", on, math.nan, psi_max, None, note),
+            gate_result("label_change", on, math.nan, change_max, None, note),
+        ]
+    mine, theirs = _scores_on(candidate, mask), _scores_on(champion, mask)
+    value = statistics.score_psi(mine, theirs)
+    positions_c, positions_p = np.cumsum(candidate.readable) - 1, np.cumsum(champion.readable) - 1
+    labels_c = [candidate.labels[i] for i in positions_c[mask]]
+    labels_p = [champion.labels[i] for i in positions_p[mask]]
+    changed = sum(a != b for a, b in zip(labels_c, labels_p, strict=True)) / n
+    return [
+        gate_result(
+            "score_psi",
+            on,
+            value,
+            psi_max,
+            value <= psi_max,
+            f"candidate vs champion scores, {n} records, champion deciles",
+        ),
+        gate_result(
+            "label_change", on, changed, change_max, changed <= change_max, f"{round(changed * n)} of {n} labels differ"
+        ),
+    ]
+
+
+def _air_by_attribute(
+    replay: Replay, mask: np.ndarray, protected: Sequence[FeatureRow]
+) -> dict[str, fairness.AttributeFairness]:
+    """Each protected attribute's figures over the rows in ``mask``, with the replay's decisions."""
+    positions = (np.cumsum(replay.readable) - 1).tolist()
+    picked = np.flatnonzero(mask).tolist()
+    rows = [protected[i] for i in picked]
+    approved = [replay.decisions[positions[i]] == "approve" for i in picked]
+    counts = fairness.counts_from_rows(rows, approved, [None] * len(rows))
+    return {a.attribute: a for a in fairness.fairness_from_counts(counts)}
+
+
+def fairness_gates(
+    *,
+    candidate: Replay,
+    champion: Replay | None,
+    protected: Sequence[FeatureRow],
+    config: Thresholds,
+    on: str,
+) -> list[GateResult]:
+    """Per protected attribute the records carry: the candidate's adverse impact ratio on the
+    replayed records must be at least ``air_min``, and not more than ``air_drop_max`` below the
+    champion's on the same records."""
+    floor, drop = float(config.air_min), float(config.air_drop_max)
+    mask = _paired(candidate, champion) if champion is not None else candidate.readable
+    mine = _air_by_attribute(candidate, mask, protected)
+    theirs = _air_by_attribute(champion, mask, protected) if champion is not None else {}
+    if not mine:
+        return [gate_result("adverse_impact", on, math.nan, floor, None, "no records with protected attributes")]
+    gates_out = []
+    for name, figures in mine.items():
+        value = figures.adverse_impact_ratio
+        where = f"{on}, {name}"
+        if value != value:
+            gates_out.append(gate_result("adverse_impact", where, math.nan, floor, None, "fewer than two groups of 30"))
+            continue
+        champion_value = theirs[name].adverse_impact_ratio if name in theirs else math.nan
+        passed = value >= floor and not (champion_value == champion_value and value < champion_value - drop)
+        detail = f"{figures.worst} against {figures.reference}, 95% [{figures.air_low:.3f}, {figures.air_high:.3f}]"
+        if champion_value == champion_value:
+            detail += f"; champion {champion_value:.3f} (at most {drop:g} lower allowed)"
+        gates_out.append(gate_result("adverse_impact", where, value, floor, passed, detail))
+    return gates_out
+
+
+def latency_gate(*, model: LoadedModel, rows: Sequence[FeatureRow], config: Thresholds, runs: int = 300) -> GateResult:
+    """One-row score + exact drivers, as a request does it: p99 of ``runs`` calls."""
+    limit = float(config.latency_p99_ms)
+    if not rows:
+        return gate_result("latency_p99", "one row", math.nan, limit, None, "no rows to time")
+    model.scorer.predict([rows[0]])  # warm
+    times = []
+    for i in range(runs):
+        started = time.perf_counter()
+        model.scorer.predict([rows[i % len(rows)]])
+        times.append((time.perf_counter() - started) * 1000)
+    p99 = float(np.percentile(times, 99))
+    return gate_result(
+        "latency_p99", "one row", p99, limit, p99 <= limit, f"p50 {float(np.median(times)):.3f} ms over {runs} calls"
+    )
+
+
+def holdout_rows(version: ModelVersion) -> tuple[list[FeatureRow], list[int]]:
+    holdout = version.holdout or {}
+    return list(holdout.get("rows") or []), list(holdout.get("outcomes") or [])
+
+
+def stability_since(now: datetime, config: Thresholds) -> datetime:
+    return now - timedelta(days=int(config.stability_days))
+
+
+def outcomes_of(stored: StoredRows) -> list[int]:
+    return [int(bool(o)) for o in stored.outcomes]

@@ -15,10 +15,12 @@ from django.db.models import Case, F, Q, Value, When
 
 from predictions.inference import inference_read_as
 from predictions.ml.features import encode
-from predictions.models import ModelVersion, Release, ReleaseEvent, Validation
+from predictions.models import ModelVersion, Release
 from predictions.selectors import LoadedModel, ModelNotFound, loaded_model_get
 from records.models import Record, ShadowResult
-from releases.gates import gates_config, roc_auc
+from releases.models import ReleaseEvent, Validation
+from releases.statistics import roc_auc
+from releases.thresholds import thresholds_get
 
 VERIFY_TOLERANCE = 1e-9
 
@@ -238,7 +240,7 @@ def release_state_get(*, name: str) -> dict[str, Any]:
         "mode": release.mode,
         "percent": release.percent,
         "ramp": release.ramp,
-        "gates": gates_config(release.gates),
+        "gates": thresholds_get(release.gates).as_json(),
         "validation": validation,
         "events": list(events),
     }

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from core.api.serializers import StrictBooleanField, StrictSerializer
-from predictions.models import ReleaseEvent, Validation
+from releases.models import ReleaseEvent, Validation
 
 
 class GateSerializer(serializers.Serializer[dict[str, Any]]):

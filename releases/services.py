@@ -15,14 +15,13 @@ from core.errors import ApplicationError
 from core.principal import Principal, user_or_none
 from monitoring.models import Alert, AlertRule
 from monitoring.services.alerts import alert_raise
-from predictions.models import ChallengerFailure, ModelVersion, Release, ReleaseEvent, Validation
+from predictions.models import ChallengerFailure, ModelVersion, Release
 from predictions.selectors import LoadedModel, loaded_model_cache_clear, loaded_model_get
 from predictions.services import RegistryError, model_version_promote, model_version_rollback
 from records.models import Record
-from releases import gates
-from releases.selectors import readable_rows, rows_replay, stored_rows_get
-from releases.validation import (
-    Gate,
+from releases import statistics
+from releases.gates import (
+    GateResult,
     auc_gate,
     calibration_gates,
     fairness_gates,
@@ -32,6 +31,9 @@ from releases.validation import (
     stability_gates,
     stability_since,
 )
+from releases.models import ReleaseEvent, Validation
+from releases.selectors import readable_rows, rows_replay, stored_rows_get
+from releases.thresholds import Thresholds, thresholds_get
 
 LABELLED_LIMIT = 50_000  # the newest labelled records a validation replays
 STABILITY_LIMIT = 50_000
@@ -52,18 +54,18 @@ def _champion(name: str) -> ModelVersion | None:
     return ModelVersion.objects.filter(name=name, status=ModelVersion.Status.PRODUCTION).first()
 
 
-def release_config(*, name: str) -> dict[str, Any]:
+def release_config(*, name: str) -> Thresholds:
     release = Release.objects.filter(name=name).first()
-    return gates.gates_config(release.gates if release is not None else None)
+    return thresholds_get(release.gates if release is not None else None)
 
 
 def _holdout_gate(
-    mine: LoadedModel, theirs: LoadedModel | None, candidate: ModelVersion, config: dict[str, Any]
-) -> Gate:
+    mine: LoadedModel, theirs: LoadedModel | None, candidate: ModelVersion, config: Thresholds
+) -> GateResult:
     rows, outcomes = holdout_rows(candidate)
     if not rows:
         return {
-            "gate": "auc_non_inferiority", "set": "holdout", "value": None, "threshold": config["auc_margin"],
+            "gate": "auc_non_inferiority", "set": "holdout", "value": None, "threshold": config.auc_margin,
             "passed": None, "detail": "no holdout stored with this version",
         }  # fmt: skip
     champion = rows_replay(model=theirs, rows=rows) if theirs is not None else None
@@ -73,8 +75,8 @@ def _holdout_gate(
 
 
 def _history_gates(
-    mine: LoadedModel, theirs: LoadedModel | None, config: dict[str, Any], now: datetime, served_by: str | None
-) -> list[Gate]:
+    mine: LoadedModel, theirs: LoadedModel | None, config: Thresholds, now: datetime, served_by: str | None
+) -> list[GateResult]:
     """Out-of-time AUC and calibration on the labelled records, stability on the recent ones
     (``served_by="canary"``: the canary's own traffic only)."""
     labelled = stored_rows_get(name=mine.name, labelled=True, served_by=served_by, limit=LABELLED_LIMIT)
@@ -89,7 +91,7 @@ def _history_gates(
     )
     candidate = rows_replay(model=mine, rows=recent.features)
     champion = rows_replay(model=theirs, rows=recent.features) if theirs is not None else None
-    on = f"last {config['stability_days']} days" + (" of canary traffic" if served_by else "")
+    on = f"last {config.stability_days} days" + (" of canary traffic" if served_by else "")
     results.extend(stability_gates(candidate=candidate, champion=champion, config=config, on=on))
     results.extend(
         fairness_gates(candidate=candidate, champion=champion, protected=recent.protected, config=config, on=on)
@@ -123,7 +125,7 @@ def model_validate(
         scope=scope,
         passed=all(verdicts),
         gates=results,
-        config=config,
+        config=config.as_json(),
         created_by=user_or_none(user),
     )
     if not canary:
@@ -369,7 +371,7 @@ def canary_health(*, release: Release, now: datetime | None = None) -> dict[str,
     """The evidence the guard judges: error rate, score PSI against the champion's traffic of the
     same period, open critical drift alerts on the challenger, and the realised-AUC gate."""
     assert release.challenger is not None
-    config = gates.gates_config(release.gates)
+    config = thresholds_get(release.gates)
     since = _canary_start(release)
     champion = _champion(release.name)
     canary_scores = _scores(release.challenger.pk, "canary", since)
@@ -396,18 +398,18 @@ def canary_health(*, release: Release, now: datetime | None = None) -> dict[str,
         "champion_records": len(champion_scores),
         "failures": failures,
         "error_rate": failures / served if served else 0.0,
-        "score_psi": gates.score_psi(canary_scores, champion_scores) if enough else None,
+        "score_psi": statistics.score_psi(canary_scores, champion_scores) if enough else None,
         "critical_drift_alerts": [alert.message for alert in alerts],
         "auc_gate": auc,
     }
 
 
-def _rollback_reasons(health: dict[str, Any], config: dict[str, Any]) -> list[str]:
+def _rollback_reasons(health: dict[str, Any], config: Thresholds) -> list[str]:
     reasons = []
-    if health["error_rate"] > config["canary_error_rate_max"]:
-        reasons.append(f"error rate {health['error_rate']:.3f} > {config['canary_error_rate_max']:g}")
-    if health["score_psi"] is not None and health["score_psi"] >= config["canary_psi_max"]:
-        reasons.append(f"score PSI against the champion {health['score_psi']:.3f} >= {config['canary_psi_max']:g}")
+    if health["error_rate"] > config.canary_error_rate_max:
+        reasons.append(f"error rate {health['error_rate']:.3f} > {config.canary_error_rate_max:g}")
+    if health["score_psi"] is not None and health["score_psi"] >= config.canary_psi_max:
+        reasons.append(f"score PSI against the champion {health['score_psi']:.3f} >= {config.canary_psi_max:g}")
     reasons.extend(f"critical drift alert: {message}" for message in health["critical_drift_alerts"])
     if health["auc_gate"]["passed"] is False:
         reasons.append(f"realised AUC gate failed: {health['auc_gate']['detail']}")
@@ -421,22 +423,22 @@ class GuardSummary:
     advanced: list[str] = field(default_factory=list)
 
 
-def _ramp(release: Release, health: dict[str, Any], config: dict[str, Any], now: datetime) -> bool:
+def _ramp(release: Release, health: dict[str, Any], config: Thresholds, now: datetime) -> bool:
     """Advance the canary one ramp step when this step has run long enough, on enough records, and
     the gates pass again on the canary's own traffic."""
     assert release.challenger is not None and release.step_started_at is not None
     later = [float(step) for step in release.ramp if float(step) > release.percent]
-    held = now - release.step_started_at >= timedelta(minutes=float(config["ramp_min_minutes"]))
+    held = now - release.step_started_at >= timedelta(minutes=config.ramp_min_minutes)
     step_records = Record.objects.filter(
         model_version=release.challenger, served_by="canary", timestamp__gte=release.step_started_at
     ).count()
-    if not later or not held or step_records < config["ramp_min_records"]:
+    if not later or not held or step_records < config.ramp_min_records:
         return False
     recent = release.challenger.validations.filter(
         scope=Validation.Scope.CANARY, created_at__gte=release.step_started_at
     )
     last = recent.order_by("-created_at").first()
-    if last is not None and now - last.created_at < timedelta(minutes=float(config["ramp_min_minutes"])):
+    if last is not None and now - last.created_at < timedelta(minutes=config.ramp_min_minutes):
         return False  # judged lately and held back: wait for more of the canary's traffic
     validation = model_validate(model_version=release.challenger, scope=Validation.Scope.CANARY, now=now)
     if not validation.passed:
@@ -465,7 +467,7 @@ def releases_evaluate(*, now: datetime | None = None) -> GuardSummary:
     for release in Release.objects.filter(mode=Release.Mode.CANARY).select_related("challenger"):
         summary.checked += 1
         assert release.challenger is not None
-        config = gates.gates_config(release.gates)
+        config = thresholds_get(release.gates)
         health = canary_health(release=release, now=now)
         reasons = _rollback_reasons(health, config)
         if reasons:
@@ -475,7 +477,7 @@ def releases_evaluate(*, now: datetime | None = None) -> GuardSummary:
                 model_version=challenger,
                 metric=AlertRule.Metric.RELEASE,
                 value=float(health["score_psi"] or 0.0),
-                threshold=float(config["canary_psi_max"]),
+                threshold=config.canary_psi_max,
                 now=now,
                 message=f"{challenger.model_id}: canary rolled back to the champion: {'; '.join(reasons)}",
             )

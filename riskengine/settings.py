@@ -36,9 +36,9 @@ def _production_secret(name: str, value: str) -> str:
 
 
 if DEBUG:
-    SECRET_KEY = env.string("SECRET_KEY", default=_DEV_SECRET_KEY)
+    SECRET_KEY = env.secret("SECRET_KEY", default=_DEV_SECRET_KEY)
 else:
-    SECRET_KEY = _production_secret("SECRET_KEY", env.string("SECRET_KEY", default=""))
+    SECRET_KEY = _production_secret("SECRET_KEY", env.secret("SECRET_KEY", default=""))
 
 ALLOWED_HOSTS = env.strings("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.strings("CSRF_TRUSTED_ORIGINS", default=[])
@@ -120,7 +120,7 @@ ASGI_APPLICATION = "riskengine.asgi.application"
 
 # --- Database -------------------------------------------------------------------------------
 # DATABASE_URL set: used as is. Unset: the embedded PostgreSQL + pgvector under RISKENGINE_DATA_DIR.
-DATABASE_URL = env.string("DATABASE_URL", default="") if env.is_set("DATABASE_URL") else ""
+DATABASE_URL = env.secret("DATABASE_URL", default="")
 
 
 def _postgres(name: str, url: str) -> dict[str, Any]:
@@ -153,7 +153,7 @@ else:
 
 # Optional read replica (a streaming standby of the primary): core.db.router sends the
 # records' list, chart and k-NN reads there; writes and everything else stay on the primary.
-DATABASE_REPLICA_URL = env.string("DATABASE_REPLICA_URL", default="")
+DATABASE_REPLICA_URL = env.secret("DATABASE_REPLICA_URL", default="")
 if DATABASE_REPLICA_URL:
     DATABASES["replica"] = {**_postgres("DATABASE_REPLICA_URL", DATABASE_REPLICA_URL), "TEST": {"MIRROR": "default"}}
 DATABASE_ROUTERS = ["core.db.router.ReadReplicaRouter"]
@@ -217,9 +217,9 @@ REST_FRAMEWORK = {
 }
 
 if DEBUG:
-    JWT_SIGNING_KEY = env.string("JWT_SIGNING_KEY", default=SECRET_KEY)
+    JWT_SIGNING_KEY = env.secret("JWT_SIGNING_KEY", default=SECRET_KEY)
 else:
-    JWT_SIGNING_KEY = _production_secret("JWT_SIGNING_KEY", env.string("JWT_SIGNING_KEY", default=""))
+    JWT_SIGNING_KEY = _production_secret("JWT_SIGNING_KEY", env.secret("JWT_SIGNING_KEY", default=""))
     if JWT_SIGNING_KEY == SECRET_KEY:
         raise ImproperlyConfigured("JWT_SIGNING_KEY must differ from SECRET_KEY when DEBUG is off.")
 SIMPLE_JWT = {
@@ -312,7 +312,7 @@ LOGIN_CEILING_FACTOR = 10
 TRUSTED_PROXIES = parse_trusted_proxies(env.string("TRUSTED_PROXIES", default=""))
 # /metrics answers a scraper with `Authorization: Bearer <METRICS_TOKEN>` or from one of
 # METRICS_ALLOWED_IPS (addresses or CIDR ranges); anyone else gets a 404.
-METRICS_TOKEN = env.string("METRICS_TOKEN", default="")
+METRICS_TOKEN = env.secret("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = parse_networks("METRICS_ALLOWED_IPS", env.strings("METRICS_ALLOWED_IPS", default=[]))
 if METRICS_TOKEN and len(METRICS_TOKEN) < MIN_SECRET_LENGTH:
     raise ImproperlyConfigured(f"METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters.")

@@ -37,3 +37,24 @@ def test_it_splits_lists_and_checks_choices():
     assert env.choice("FMT", ("text", "json"), default="text") == "json"
     with pytest.raises(ImproperlyConfigured, match="must be one of: text, json"):
         env.choice("BADFMT", ("text", "json"), default="text")
+
+
+def test_a_secret_comes_from_the_file_its_file_variable_names(tmp_path):
+    secret = tmp_path / "secret_key"
+    secret.write_text("s3cret-from-a-mounted-file\n")
+    env = Env({"SECRET_KEY_FILE": str(secret), "PLAIN": "p"})
+    assert env.secret("SECRET_KEY") == "s3cret-from-a-mounted-file"
+    assert env.secret("PLAIN") == "p"
+    assert env.secret("MISSING", default="d") == "d"
+    assert env.secret_is_set("SECRET_KEY") and not env.secret_is_set("MISSING")
+
+
+def test_a_secret_file_must_be_readable_non_empty_and_alone(tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(ImproperlyConfigured, match=r"SECRET_KEY_FILE='.*nope' cannot be read"):
+        Env({"SECRET_KEY_FILE": str(tmp_path / "nope")}).secret("SECRET_KEY")
+    with pytest.raises(ImproperlyConfigured, match="is empty"):
+        Env({"SECRET_KEY_FILE": str(empty)}).secret("SECRET_KEY")
+    with pytest.raises(ImproperlyConfigured, match="Set SECRET_KEY or SECRET_KEY_FILE, not both"):
+        Env({"SECRET_KEY_FILE": str(empty), "SECRET_KEY": "x"}).secret("SECRET_KEY")

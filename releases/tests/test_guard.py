@@ -7,10 +7,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from monitoring.models import Alert, Delivery, Webhook
-from predictions.models import Release, ReleaseEvent
+from predictions.models import Release
 from predictions.selectors import loaded_model_cache_clear, loaded_route_get
 from records.models import Record
 from records.prediction import prediction_create
+from releases.models import ReleaseEvent
 from releases.services import release_canary_set, releases_evaluate
 
 

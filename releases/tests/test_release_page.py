@@ -1,4 +1,5 @@
-from predictions.models import ModelVersion, Release, ReleaseEvent
+from predictions.models import ModelVersion, Release
+from releases.models import ReleaseEvent
 
 
 def test_the_registry_links_each_name_to_its_release_page(client, staff_user, demo_model):

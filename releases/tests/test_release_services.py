@@ -1,7 +1,8 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from predictions.models import ModelVersion, Release, ReleaseEvent, Validation
+from predictions.models import ModelVersion, Release
+from releases.models import ReleaseEvent, Validation
 from releases.services import (
     ReleaseError,
     latest_validation,

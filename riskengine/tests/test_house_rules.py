@@ -4,20 +4,53 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from pathlib import Path
 
+from django.apps import apps
+
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "accounts", "predictions", "records", "monitoring", "riskengine", "bench")
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+# Every package the import contract knows, so that a new app or package cannot fall outside the rules.
+PACKAGES = tuple(PYPROJECT["tool"]["importlinter"]["root_packages"])
 MAX_FUNCTION_LINES = 50
 
 
+def local_apps() -> list[str]:
+    """The project's own apps, from INSTALLED_APPS."""
+    return [config.name for config in apps.get_app_configs() if Path(config.path).parent == ROOT]
+
+
 def _project_modules() -> list[Path]:
-    return [
+    top_level = [path for path in sorted(ROOT.glob("*.py")) if path.name != "conftest.py"]  # gunicorn.conf.py ...
+    return top_level + [
         path
         for package in PACKAGES
         for path in sorted((ROOT / package).rglob("*.py"))
-        if "tests" not in path.parts and "migrations" not in path.parts
+        if "tests" not in path.parts and "migrations" not in path.parts and "node_modules" not in path.parts
     ]
+
+
+def test_every_app_is_in_the_layers_the_type_check_and_the_test_paths() -> None:
+    contracts = PYPROJECT["tool"]["importlinter"]["contracts"]
+    [layers] = [contract["layers"] for contract in contracts if contract["type"] == "layers"]
+    mypy_files = PYPROJECT["tool"]["mypy"]["files"]
+    testpaths = PYPROJECT["tool"]["pytest"]["ini_options"]["testpaths"]
+    own = [app for app in local_apps() if app != "theme"]  # theme: django-tailwind's CSS build, no Python
+    assert own and "releases" in own
+    assert [app for app in own if app not in layers or app not in mypy_files or app not in testpaths] == []
+    assert set(local_apps()) <= set(PACKAGES)
+
+
+def test_the_architecture_doc_names_every_app() -> None:
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    assert [app for app in local_apps() if app != "theme" and f"`{app}`" not in doc] == []
+
+
+def test_gunicorn_reads_the_environment_through_core_env() -> None:
+    source = (ROOT / "gunicorn.conf.py").read_text()
+    assert "from core.env import env" in source
+    assert not re.search(r"os\.environ(\.get)?\(|os\.environ\[[^]]+\](?!\s*=)|os\.getenv", source)
 
 
 def _numba_kernels(source: str) -> set[str]:

@@ -197,3 +197,51 @@ def test_production_secrets_must_be_real(secret, jwt, message):
 def test_bad_network_settings_fail_loudly(variable, value, message):
     result = _import_settings(DEBUG="1", **{variable: value})
     assert result.returncode != 0 and message in result.stderr
+
+
+def test_production_reads_its_secrets_from_files(tmp_path):
+    (tmp_path / "key").write_text("k" * 40 + "\n")
+    (tmp_path / "jwt").write_text("j" * 40)
+    (tmp_path / "db").write_text("postgres://u:p@db.example:5432/risk\n")
+    result = _import_settings(
+        DEBUG="0",
+        SECRET_KEY_FILE=str(tmp_path / "key"),
+        JWT_SIGNING_KEY_FILE=str(tmp_path / "jwt"),
+        DATABASE_URL_FILE=str(tmp_path / "db"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "core.db"]
+
+
+def _gunicorn_config(tmp_path, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "PROMETHEUS_"))}
+    environ.update(RISKENGINE_ENV_FILE="none", RISKENGINE_DATA_DIR=str(tmp_path / "data"), **env)
+    code = "import runpy; c = runpy.run_path('gunicorn.conf.py'); print(c['workers'], c['threads'], c['bind'])"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_gunicorn_config_writes_nothing_and_reads_through_core_env(tmp_path):
+    refused = _gunicorn_config(tmp_path)
+    assert refused.returncode != 0 and "run `python -m core.metrics_dir` before gunicorn" in refused.stderr
+    assert not (tmp_path / "data").exists()  # importing the config created nothing
+    metrics = tmp_path / "data" / "prometheus"
+    metrics.mkdir(parents=True)
+    (metrics / "counter_1.db").write_text("left by an earlier server")
+    result = _gunicorn_config(tmp_path, GUNICORN_WORKERS="3", PORT="8123")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["3", "4", "127.0.0.1:8123"]
+    assert (metrics / "counter_1.db").exists()  # ... and removed nothing
+    bad = _gunicorn_config(tmp_path, GUNICORN_THREADS="many")
+    assert bad.returncode != 0 and "GUNICORN_THREADS='many' is not an integer" in bad.stderr
+    prepared = subprocess.run(
+        [sys.executable, "-m", "core.metrics_dir"],
+        cwd=ROOT,
+        env={**os.environ, "RISKENGINE_ENV_FILE": "none", "PROMETHEUS_MULTIPROC_DIR": str(metrics)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert str(metrics) in prepared.stderr and list(metrics.iterdir()) == []

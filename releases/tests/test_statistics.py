@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from releases import gates
+from releases import statistics
+from releases.thresholds import Thresholds, thresholds_get
 
 
 @pytest.fixture(scope="module")
@@ -16,15 +17,15 @@ def data():
 
 def test_it_computes_roc_auc_as_sklearn_does_ties_included(data):
     y, candidate, _ = data
-    assert gates.roc_auc(y, candidate) == pytest.approx(roc_auc_score(y, candidate), abs=1e-12)
-    assert gates.roc_auc(y, np.round(candidate, 1)) == pytest.approx(
+    assert statistics.roc_auc(y, candidate) == pytest.approx(roc_auc_score(y, candidate), abs=1e-12)
+    assert statistics.roc_auc(y, np.round(candidate, 1)) == pytest.approx(
         roc_auc_score(y, np.round(candidate, 1)), abs=1e-12
     )
 
 
 def test_the_paired_bootstrap_interval_matches_a_plain_reference_loop(data):
     y, candidate, champion = data
-    interval = gates.paired_bootstrap_auc_difference(y, candidate, champion, rounds=300, seed=3)
+    interval = statistics.paired_bootstrap_auc_difference(y, candidate, champion, rounds=300, seed=3)
     # the reference: the same resamples (same generator, same draws), one sklearn call per round
     idx = np.random.default_rng(3).integers(0, len(y), size=(300, len(y)))
     reference = [roc_auc_score(y[i], candidate[i]) - roc_auc_score(y[i], champion[i]) for i in idx]
@@ -37,7 +38,7 @@ def test_the_paired_bootstrap_interval_matches_a_plain_reference_loop(data):
 
 def test_the_interval_of_a_model_against_itself_is_zero(data):
     y, candidate, _ = data
-    interval = gates.paired_bootstrap_auc_difference(y, candidate, candidate, rounds=200)
+    interval = statistics.paired_bootstrap_auc_difference(y, candidate, candidate, rounds=200)
     assert (interval.low, interval.difference, interval.high) == (0.0, 0.0, 0.0)
 
 
@@ -46,18 +47,18 @@ def test_calibration_figures_against_their_definitions():
     s = np.array([0.05, 0.15, 0.95, 0.85, 0.55, 0.45])
     # one score per bin: |.05-0|, |.15-0|, |.45-0|, |.55-1|, |.85-1|, |.95-1|
     expected = (0.05 + 0.15 + 0.45 + 0.45 + 0.15 + 0.05) / 6
-    assert gates.expected_calibration_error(y, s) == pytest.approx(expected)
-    assert gates.calibration_in_the_large(y, s) == pytest.approx(s.mean() - 0.5)
+    assert statistics.expected_calibration_error(y, s) == pytest.approx(expected)
+    assert statistics.calibration_in_the_large(y, s) == pytest.approx(s.mean() - 0.5)
 
 
 def test_score_psi_is_zero_for_the_same_scores_and_large_for_a_shift(data):
     _, _, champion = data
-    assert gates.score_psi(champion, champion) == pytest.approx(0.0, abs=1e-12)
-    assert gates.score_psi(np.clip(champion + 0.3, 0, 1), champion) > 0.25
+    assert statistics.score_psi(champion, champion) == pytest.approx(0.0, abs=1e-12)
+    assert statistics.score_psi(np.clip(champion + 0.3, 0, 1), champion) > 0.25
 
 
 def test_overrides_apply_only_to_known_numeric_gates():
-    config = gates.gates_config({"psi_max": 0.1, "nope": 1, "ece_max": "high", "min_labelled": True})
-    assert config["psi_max"] == 0.1 and "nope" not in config
-    assert config["ece_max"] == gates.DEFAULT_GATES["ece_max"]
-    assert config["min_labelled"] == gates.DEFAULT_GATES["min_labelled"]
+    config = thresholds_get({"psi_max": 0.1, "nope": 1, "ece_max": "high", "min_labelled": True})
+    assert config.psi_max == 0.1 and "nope" not in config.as_json()
+    assert config.ece_max == Thresholds().ece_max
+    assert config.min_labelled == Thresholds().min_labelled
