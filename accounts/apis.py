@@ -49,12 +49,12 @@ class TokenRefreshSerializer(StrictMixin, jwt_serializers.TokenRefreshSerializer
             raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from None
 
 
-class TokenPairSerializer(serializers.Serializer[dict[str, Any]]):
+class TokenPairSerializer(serializers.Serializer[object]):
     access = serializers.CharField(help_text="Access token (JWT) for Authorization: Bearer")
     refresh = serializers.CharField(help_text="Refresh token: POST it to /api/token/refresh/ for a new pair")
 
 
-class TokenVerifiedSerializer(serializers.Serializer[dict[str, Any]]):
+class TokenVerifiedSerializer(serializers.Serializer[object]):
     """An empty object: the token is valid."""
 
 

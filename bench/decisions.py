@@ -63,7 +63,7 @@ def main() -> None:
     table = json.loads((ROOT / "data" / "german_credit.reasons.json").read_text())
     model = scoring_model_from_trained(
         trained,
-        [dict(band) for band in DEFAULT_LABEL_BANDS],
+        list(DEFAULT_LABEL_BANDS),
         reasons=reason_table_build(trained.schema, table, protected=DEMO_PROTECTED),
     )
     rows = [decode_row(model.schema, row) for row in encode_frame(frame, model.schema)]

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from predictions.ml.decisions import LabelBand
 from predictions.ml.features import decode_row, encode_frame, validate_features
 from predictions.ml.scoring import scoring_model_from_trained
 from predictions.ml.training import read_training_csv, train
 
 ROOT = Path(__file__).resolve().parent.parent
-BANDS = [{"label": "low", "min": 0.0}, {"label": "medium", "min": 0.3}, {"label": "high", "min": 0.6}]
+BANDS: list[LabelBand] = [{"label": "low", "min": 0.0}, {"label": "medium", "min": 0.3}, {"label": "high", "min": 0.6}]
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from monitoring import stats
 from monitoring.fairness import FOUR_FIFTHS, AttributeFairness
@@ -42,7 +41,18 @@ class Cell:
     day: date
 
 
-def heatmap(drift: DayDrift) -> dict[str, Any]:
+@dataclass
+class Heatmap:
+    cells: list[Cell]
+    rows: list[dict[str, object]]  # each row's name, shortened name and label position
+    label_width: float
+    width: float
+    height: float
+    first: date | None
+    last: date | None
+
+
+def heatmap(drift: DayDrift) -> Heatmap:
     """Features (then the score and the label) down, days across; a cell's colour is its day's PSI
     status against the baseline (grey: fewer than 500 records that day, coloured by PSI anyway)."""
     label_width = 170
@@ -64,18 +74,18 @@ def heatmap(drift: DayDrift) -> dict[str, Any]:
                     day=day,
                 )
             )
-    return {
-        "cells": cells,
-        "rows": [
+    return Heatmap(
+        cells=cells,
+        rows=[
             {"name": name, "short": _short(name), "y": 4 + row * size + size * 0.7}
             for row, name in enumerate(drift.names)
         ],
-        "label_width": label_width,
-        "width": label_width + len(drift.days) * size + 4,
-        "height": 8 + len(drift.names) * size + 16,
-        "first": drift.days[0] if drift.days else None,
-        "last": drift.days[-1] if drift.days else None,
-    }
+        label_width=label_width,
+        width=label_width + len(drift.days) * size + 4,
+        height=8 + len(drift.names) * size + 16,
+        first=drift.days[0] if drift.days else None,
+        last=drift.days[-1] if drift.days else None,
+    )
 
 
 @dataclass
@@ -90,7 +100,7 @@ class PairedBar:
     title: str
 
 
-def paired_histogram(comparison: Comparison, height: int = 160) -> dict[str, Any]:
+def paired_histogram(comparison: Comparison, height: int = 160) -> dict[str, object]:
     """Each bin's share of the baseline (grey) beside its share of the window (blue)."""
     base_total = sum(comparison.baseline) or 1
     window_total = sum(comparison.window) or 1
@@ -116,7 +126,7 @@ def paired_histogram(comparison: Comparison, height: int = 160) -> dict[str, Any
     return {"bars": bars, "labels": labels, "width": WIDTH, "height": height, "pad": PAD, "c": comparison}
 
 
-def attribution_bars(report: AttributionReport, limit: int = 10) -> dict[str, Any]:
+def attribution_bars(report: AttributionReport, limit: int = 10) -> dict[str, object]:
     """Each feature's part of the shift in mean log-odds, as a bar right (riskier) or left of zero."""
     parts = [p for p in report.parts if _finite(p.delta)][:limit]
     top = max((abs(p.delta) for p in parts), default=0.0) or 1.0
@@ -164,7 +174,7 @@ def _y(value: float, low: float, high: float, height: int) -> float:
 
 def series_chart(
     windows: Sequence[Performance], metric: str, *, low: float, high: float, height: int = 150
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """A line of one metric over the windows (judged windows only), with the AUC's DeLong band."""
     n = len(windows)
     step = (WIDTH - 2 * PAD) / max(n - 1, 1)
@@ -197,7 +207,7 @@ def series_chart(
     }
 
 
-def coverage_bars(windows: Sequence[Performance], height: int = 110) -> dict[str, Any]:
+def coverage_bars(windows: Sequence[Performance], height: int = 110) -> dict[str, object]:
     slot = (WIDTH - 2 * PAD) / max(len(windows), 1)
     bars = []
     for i, window in enumerate(windows):
@@ -215,7 +225,7 @@ def coverage_bars(windows: Sequence[Performance], height: int = 110) -> dict[str
     return {"bars": bars, "width": WIDTH, "height": height, "pad": PAD}
 
 
-def reliability_diagram(performance: Performance, size: int = 220) -> dict[str, Any]:
+def reliability_diagram(performance: Performance, size: int = 220) -> dict[str, object]:
     """Mean score (x) against observed rate (y) per equal-count bin, with the diagonal."""
     inner = size - 2 * PAD
     points = [
@@ -229,7 +239,7 @@ def reliability_diagram(performance: Performance, size: int = 220) -> dict[str, 
     return {"points": points, "size": size, "pad": PAD, "line": " ".join(f"{p['x']:.1f},{p['y']:.1f}" for p in points)}
 
 
-def fairness_bars(attribute: AttributeFairness, row: int = 22) -> dict[str, Any]:
+def fairness_bars(attribute: AttributeFairness, row: int = 22) -> dict[str, object]:
     """Approval rate per group as horizontal bars, with the four-fifths line of the most favoured
     group's rate: a judged group's bar ending left of it is below four fifths (rose)."""
     label_width, right = 190, 56

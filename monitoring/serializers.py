@@ -7,13 +7,16 @@ from dataclasses import asdict, is_dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from core.api.serializers import require_together
+from core.types import JSON, JSONObject
 from monitoring.models import Alert
 from monitoring.selectors.drift import Segment
+from monitoring.selectors.outcomes import FairnessReport
 
 MAX_WINDOW_DAYS = 366
 DRIFT_STATUSES = ["stable", "warning", "critical", "too_few"]
@@ -23,19 +26,31 @@ EARLIEST_DAY = date(1900, 1, 1)
 LATEST_DAY = date(2999, 12, 31)
 
 
-def plain(value: Any) -> Any:
+def plain(value: object) -> JSON:
     """A report (dataclasses, dates, floats) as JSON-ready data; NaN and infinities become null."""
     if is_dataclass(value) and not isinstance(value, type):
         value = asdict(value)
     if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
+        return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, date):
         return value.isoformat()
-    return value
+    if isinstance(value, np.generic):  # a numpy scalar from the statistics
+        return plain(value.item())
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise TypeError(f"{type(value).__name__} is not part of a report")
+
+
+def plain_object(value: object) -> JSONObject:
+    """A report (a dataclass or a dict) as a JSON object."""
+    data = plain(value)
+    if not isinstance(data, dict):
+        raise TypeError(f"{type(value).__name__} is not an object")
+    return data
 
 
 class BoundedDateField(serializers.DateField):
@@ -46,7 +61,7 @@ class BoundedDateField(serializers.DateField):
         return parsed
 
 
-class DaysParamsSerializer(serializers.Serializer[dict[str, Any]]):
+class DaysParamsSerializer(serializers.Serializer[object]):
     """[start, end) in UTC days; ``end`` defaults to tomorrow, ``start`` to ``default_days`` before."""
 
     default_days = 7
@@ -105,7 +120,7 @@ class PerformanceParamsSerializer(WindowParamsSerializer):
     step = serializers.IntegerField(required=False, min_value=1, max_value=MAX_WINDOW_DAYS, default=7)
 
 
-class AlertListParamsSerializer(serializers.Serializer[dict[str, Any]]):
+class AlertListParamsSerializer(serializers.Serializer[object]):
     status = serializers.ChoiceField(required=False, choices=ALERT_STATUS_FILTER)
     model = serializers.CharField(required=False, max_length=100)
 
@@ -117,7 +132,7 @@ def _number(help_text: str = "null when undefined (no records, or one class only
     return serializers.FloatField(allow_null=True, help_text=help_text)
 
 
-class ComparisonSerializer(serializers.Serializer[dict[str, Any]]):
+class ComparisonSerializer(serializers.Serializer[object]):
     name = serializers.CharField()
     kind = serializers.ChoiceField(choices=["number", "integer", "category", "boolean", "score", "label"])
     bins = serializers.ListField(child=serializers.CharField())
@@ -132,7 +147,7 @@ class ComparisonSerializer(serializers.Serializer[dict[str, Any]]):
     status = serializers.ChoiceField(choices=DRIFT_STATUSES)
 
 
-class DriftReportSerializer(serializers.Serializer[dict[str, Any]]):
+class DriftReportSerializer(serializers.Serializer[object]):
     model_id = serializers.CharField()
     start = serializers.DateField()
     end = serializers.DateField()
@@ -142,11 +157,11 @@ class DriftReportSerializer(serializers.Serializer[dict[str, Any]]):
     features = ComparisonSerializer(many=True)
     score = ComparisonSerializer()
 
-    def get_fields(self) -> dict[str, Any]:  # "label" would shadow Field.label
+    def get_fields(self) -> dict[str, serializers.Field]:  # type: ignore[type-arg]  # as DRF's own stubs declare it  # "label" would shadow Field.label
         return {**super().get_fields(), "label": ComparisonSerializer()}
 
 
-class AttributionPartSerializer(serializers.Serializer[dict[str, Any]]):
+class AttributionPartSerializer(serializers.Serializer[object]):
     name = serializers.CharField()
     reference_mean_shap = serializers.FloatField()
     window_mean_shap = _number()
@@ -156,7 +171,7 @@ class AttributionPartSerializer(serializers.Serializer[dict[str, Any]]):
     drift_impact = serializers.FloatField()
 
 
-class AttributionReportSerializer(serializers.Serializer[dict[str, Any]]):
+class AttributionReportSerializer(serializers.Serializer[object]):
     model_id = serializers.CharField()
     start = serializers.DateField()
     end = serializers.DateField()
@@ -167,8 +182,8 @@ class AttributionReportSerializer(serializers.Serializer[dict[str, Any]]):
     parts = AttributionPartSerializer(many=True)
 
 
-class BandSerializer(serializers.Serializer[dict[str, Any]]):
-    def get_fields(self) -> dict[str, Any]:  # "label" would shadow Field.label
+class BandSerializer(serializers.Serializer[object]):
+    def get_fields(self) -> dict[str, serializers.Field]:  # type: ignore[type-arg]  # as DRF's own stubs declare it  # "label" would shadow Field.label
         return {"label": serializers.CharField(), **super().get_fields()}
 
     outcomes = serializers.IntegerField()
@@ -176,13 +191,13 @@ class BandSerializer(serializers.Serializer[dict[str, Any]]):
     observed_rate = _number()
 
 
-class CalibrationBinSerializer(serializers.Serializer[dict[str, Any]]):
+class CalibrationBinSerializer(serializers.Serializer[object]):
     n = serializers.FloatField()
     mean_score = serializers.FloatField()
     observed_rate = serializers.FloatField()
 
 
-class PerformanceSerializer(serializers.Serializer[dict[str, Any]]):
+class PerformanceSerializer(serializers.Serializer[object]):
     start = serializers.DateField()
     end = serializers.DateField()
     records = serializers.IntegerField()
@@ -207,19 +222,19 @@ class PerformanceSerializer(serializers.Serializer[dict[str, Any]]):
     reliability = CalibrationBinSerializer(many=True)
 
 
-class SegmentSerializer(serializers.Serializer[dict[str, Any]]):
+class SegmentSerializer(serializers.Serializer[object]):
     feature = serializers.CharField()
     value = serializers.CharField()
 
 
-class PerformanceReportSerializer(serializers.Serializer[dict[str, Any]]):
+class PerformanceReportSerializer(serializers.Serializer[object]):
     model_id = serializers.CharField()
     segment = SegmentSerializer(allow_null=True)
     overall = PerformanceSerializer()
     series = PerformanceSerializer(many=True)
 
 
-class SegmentScoreSerializer(serializers.Serializer[dict[str, Any]]):
+class SegmentScoreSerializer(serializers.Serializer[object]):
     feature = serializers.CharField()
     value = serializers.CharField()
     records = serializers.IntegerField()
@@ -230,7 +245,7 @@ class SegmentScoreSerializer(serializers.Serializer[dict[str, Any]]):
     flagged = serializers.BooleanField()
 
 
-class SegmentScanSerializer(serializers.Serializer[dict[str, Any]]):
+class SegmentScanSerializer(serializers.Serializer[object]):
     model_id = serializers.CharField()
     start = serializers.DateField()
     end = serializers.DateField()
@@ -267,11 +282,11 @@ class AlertSerializer(serializers.ModelSerializer[Alert]):
 
 
 @extend_schema_serializer(many=False)  # a wrapper object, not a list of them
-class AlertListSerializer(serializers.Serializer[dict[str, Any]]):
+class AlertListSerializer(serializers.Serializer[object]):
     results = AlertSerializer(many=True)
 
 
-class ModelStatusSerializer(serializers.Serializer[dict[str, Any]]):
+class ModelStatusSerializer(serializers.Serializer[object]):
     name = serializers.CharField()
     model_id = serializers.CharField()
     status = serializers.ChoiceField(choices=DRIFT_STATUSES)
@@ -280,7 +295,7 @@ class ModelStatusSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 @extend_schema_serializer(many=False)  # a wrapper object, not a list of them
-class OverviewSerializer(serializers.Serializer[dict[str, Any]]):
+class OverviewSerializer(serializers.Serializer[object]):
     start = serializers.DateField()
     end = serializers.DateField()
     models = ModelStatusSerializer(many=True)
@@ -292,7 +307,7 @@ class FairnessParamsSerializer(DaysParamsSerializer):
     default_days = 30
 
 
-class GroupFairnessSerializer(serializers.Serializer[dict[str, Any]]):
+class GroupFairnessSerializer(serializers.Serializer[object]):
     value = serializers.CharField(help_text="The group: the attribute's value (booleans as true/false)")
     records = serializers.IntegerField(help_text="Decided records in the window")
     approved = serializers.IntegerField()
@@ -307,7 +322,7 @@ class GroupFairnessSerializer(serializers.Serializer[dict[str, Any]]):
     judged = serializers.BooleanField(help_text="Enough records (30) to count in the ratio")
 
 
-class AttributeFairnessSerializer(serializers.Serializer[dict[str, Any]]):
+class AttributeFairnessSerializer(serializers.Serializer[object]):
     attribute = serializers.CharField()
     status = serializers.ChoiceField(choices=["ok", "warning", "too_few"], help_text="warning: below four fifths")
     reference = serializers.CharField(allow_null=True, help_text="The most favoured group")
@@ -320,7 +335,7 @@ class AttributeFairnessSerializer(serializers.Serializer[dict[str, Any]]):
     groups = GroupFairnessSerializer(many=True)
 
 
-class FairnessReportSerializer(serializers.Serializer[dict[str, Any]]):
+class FairnessReportSerializer(serializers.Serializer[object]):
     model_id = serializers.CharField()
     start = serializers.DateField()
     end = serializers.DateField()
@@ -328,12 +343,13 @@ class FairnessReportSerializer(serializers.Serializer[dict[str, Any]]):
     attributes = AttributeFairnessSerializer(many=True)
 
 
-def fairness_body(report: Any) -> dict[str, Any]:
+def fairness_body(report: FairnessReport) -> JSONObject:
     """A FairnessReport as the serializer's data (each group's counts flattened, statuses added)."""
-    attributes = []
+    attributes: list[JSON] = []
     for attribute in report.attributes:
-        groups = [{**plain(g), **plain(g.counts)} for g in attribute.groups]
+        groups: list[JSON] = [{**plain_object(g), **plain_object(g.counts)} for g in attribute.groups]
         for group in groups:
+            assert isinstance(group, dict)
             group.pop("counts")
-        attributes.append({**plain(attribute), "status": attribute.status, "groups": groups})
-    return {**plain(report), "attributes": attributes}
+        attributes.append({**plain_object(attribute), "status": attribute.status, "groups": groups})
+    return {**plain_object(report), "attributes": attributes}

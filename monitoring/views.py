@@ -67,7 +67,7 @@ def records_link(model_name: str, start: date, end: date, segment: Segment | Non
     return f"{reverse('dashboard')}?{urlencode(query)}"
 
 
-def _cell(version: Any, form: WindowForm, segment: Any, drift: Any) -> dict[str, Any]:
+def _cell(version: Any, form: WindowForm, segment: Any, drift: Any) -> dict[str, object]:
     """The heatmap cell picked (feature index, day), or else the window's worst feature."""
     start, end = form.window()
     data = getattr(form, "cleaned_data", {})
@@ -87,10 +87,10 @@ def _cell(version: Any, form: WindowForm, segment: Any, drift: Any) -> dict[str,
     }
 
 
-def _heat_cells(heatmap: dict[str, Any], url: str, query: str) -> str:
+def _heat_cells(cells: list[charts.Cell], url: str, query: str) -> str:
     """The heatmap's cells as SVG (built here: a template loop over thousands of cells is slow)."""
     rows = []
-    for c in heatmap["cells"]:
+    for c in cells:
         href = f"{url}?{query}&feature={c.feature}&day={c.day.isoformat()}"
         rows.append((href, href, f"{c.x:.1f}", f"{c.y:.1f}", f"{c.size:.1f}", f"{c.size:.1f}", c.fill, c.title))
     return format_html_join(
@@ -101,7 +101,7 @@ def _heat_cells(heatmap: dict[str, Any], url: str, query: str) -> str:
     )
 
 
-def _model_context(version: Any, form: WindowForm, segment: Any, query: str) -> dict[str, Any]:
+def _model_context(version: Any, form: WindowForm, segment: Any, query: str) -> dict[str, object]:
     start, end = form.window()
     drift = drift_report(model_version=version, start=start, end=end, segment=segment)
     heatmap = charts.heatmap(drift_by_day(model_version=version, start=start, end=end, segment=segment))
@@ -127,7 +127,7 @@ def _model_context(version: Any, form: WindowForm, segment: Any, query: str) -> 
         "colour": STATUS_COLOUR[drift.status],
         "status_label": drift.status.replace("_", " "),
         "heatmap": heatmap,
-        "heat_cells": _heat_cells(heatmap, reverse("monitoring-model", args=[version.name]), query),
+        "heat_cells": _heat_cells(heatmap.cells, reverse("monitoring-model", args=[version.name]), query),
         "score_chart": charts.paired_histogram(drift.score),  # type: ignore[arg-type]  # always set
         "attribution": charts.attribution_bars(attribution),
         "sentence": charts.attribution_sentence(attribution),

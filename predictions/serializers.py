@@ -121,7 +121,7 @@ class ModelMetadataSerializer(serializers.ModelSerializer[ModelVersion]):
         read_only_fields = fields
 
 
-class ModelSummarySerializer(serializers.Serializer[dict[str, Any]]):
+class ModelSummarySerializer(serializers.Serializer[object]):
     name = serializers.CharField()
     production = serializers.CharField(allow_null=True, help_text="model_id of the production version")
     versions = ModelVersionSerializer(many=True)
@@ -184,13 +184,13 @@ class BatchRequestSerializer(ModelChoiceSerializer):
         return items
 
 
-class DriverSerializer(serializers.Serializer[dict[str, Any]]):
+class DriverSerializer(serializers.Serializer[object]):
     feature = serializers.CharField()
     value = serializers.JSONField(allow_null=True)
     contribution = serializers.FloatField(help_text="Log-odds contribution (exact SHAP value)")
 
 
-class ReasonSerializer(serializers.Serializer[dict[str, Any]]):
+class ReasonSerializer(serializers.Serializer[object]):
     code = serializers.CharField(help_text="The reason's code in the model's reason_table")
     sentence = serializers.CharField(help_text="The principal reason, in words an applicant can read")
     features = serializers.ListField(child=serializers.CharField(), help_text="The features it sums")
@@ -201,7 +201,7 @@ DECISION_HELP = "approve, refer (to a person) or decline, by the version's decis
 REASONS_HELP = "For a refer or decline: up to four principal reasons, the largest risk-raising first; [] on approve"
 
 
-class PredictionSerializer(serializers.Serializer[dict[str, Any]]):
+class PredictionSerializer(serializers.Serializer[object]):
     record_id = serializers.UUIDField()
     model_id = serializers.CharField()
     risk_score = serializers.FloatField(help_text="Probability of the positive class")
@@ -218,17 +218,17 @@ class PredictionSerializer(serializers.Serializer[dict[str, Any]]):
     request_id = serializers.CharField()
 
 
-class BatchPredictionSerializer(serializers.Serializer[dict[str, Any]]):
+class BatchPredictionSerializer(serializers.Serializer[object]):
     model_id = serializers.CharField(help_text="The champion (or pinned version); each result names its own")
     request_id = serializers.CharField()
     results = PredictionSerializer(many=True)
 
 
 @extend_schema_serializer(many=False)  # a wrapper object, not a list of them
-class MetadataResponseSerializer(serializers.Serializer[dict[str, Any]]):
+class MetadataResponseSerializer(serializers.Serializer[object]):
     models = ModelMetadataSerializer(many=True)
 
 
 @extend_schema_serializer(many=False)  # a wrapper object, not a list of them
-class ModelListResponseSerializer(serializers.Serializer[dict[str, Any]]):
+class ModelListResponseSerializer(serializers.Serializer[object]):
     results = ModelVersionSerializer(many=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.principal import Principal, user_or_none
+from predictions.ml.decisions import LabelBand
 from predictions.models import ModelVersion, PromotionEvent, default_label_bands
 
 if TYPE_CHECKING:
@@ -34,7 +36,7 @@ class RegistryError(ApplicationError):
     status = 409
 
 
-def _trained_profile(trained: TrainedModel, bands: list[dict[str, Any]]) -> dict[str, Any]:
+def _trained_profile(trained: TrainedModel, bands: Sequence[LabelBand]) -> dict[str, Any]:
     from predictions.ml.reference import profile_from_scorer
     from predictions.ml.scoring import scoring_model_from_trained
 
@@ -65,7 +67,7 @@ def model_version_register(
     trained: TrainedModel,
     name: str,
     embedder: str = ModelVersion.Embedder.TABULAR,
-    label_bands: list[dict[str, Any]] | None = None,
+    label_bands: Sequence[LabelBand] | None = None,
     decision_policy: dict[str, Any] | None = None,
     reasons: Any = None,
     notes: str = "",
@@ -96,7 +98,7 @@ def model_version_register(
 
 
 def _trained_fields(
-    trained: TrainedModel, bands: list[dict[str, Any]], decision_policy: dict[str, Any] | None, reasons: Any
+    trained: TrainedModel, bands: Sequence[LabelBand], decision_policy: dict[str, Any] | None, reasons: Any
 ) -> dict[str, Any]:
     """A trained model's registry columns: its artifact, schemas, policy, reasons, metrics, profile."""
     from predictions.ml.artifacts import dump_artifact, sha256_hex

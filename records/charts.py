@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from django.db.models import Count, F, IntegerField, QuerySet
 from django.db.models.functions import Cast, Floor, Least, TruncDate
@@ -29,7 +28,7 @@ class Bar:
     colour: str = "sky"
 
 
-def score_histogram(queryset: QuerySet[Record], bins: int = 10) -> dict[str, Any]:
+def score_histogram(queryset: QuerySet[Record], bins: int = 10) -> dict[str, object]:
     bucket = Least(Cast(Floor(F("risk_score") * bins), IntegerField()), bins - 1)
     rows = queryset.order_by().annotate(bucket=bucket).values("bucket").annotate(n=Count("pk"))
     counts = [0] * bins
@@ -60,7 +59,9 @@ def score_histogram(queryset: QuerySet[Record], bins: int = 10) -> dict[str, Any
     }
 
 
-def daily_volume(queryset: QuerySet[Record], labels: list[tuple[str, str]], end: date | None = None) -> dict[str, Any]:
+def daily_volume(
+    queryset: QuerySet[Record], labels: list[tuple[str, str]], end: date | None = None
+) -> dict[str, object]:
     """Records per day and label, stacked, over the last WINDOW_DAYS days of the filtered range."""
     end = end or timezone.now().date()
     start = end - timedelta(days=WINDOW_DAYS - 1)

@@ -17,7 +17,7 @@ LIST_PARAMETERS = ("risk_label", "decision")  # repeated or comma-separated
 VECTOR_LIMIT = 1e6
 
 
-class RecordFilterSerializer(serializers.Serializer[dict[str, Any]]):
+class RecordFilterSerializer(serializers.Serializer[object]):
     """The list's query parameters; a bad value is a 400 that names the parameter."""
 
     model = serializers.CharField(required=False, max_length=64)
@@ -91,7 +91,7 @@ class RecordSummarySerializer(serializers.ModelSerializer[Record]):
 
 
 @extend_schema_serializer(many=False)  # a wrapper object, not a list of them
-class RecordPageSerializer(serializers.Serializer[dict[str, Any]]):
+class RecordPageSerializer(serializers.Serializer[object]):
     next = serializers.CharField(allow_null=True, help_text="URL of the next page, or null")
     previous = serializers.CharField(allow_null=True, help_text="URL of the previous page, or null")
     results = RecordSummarySerializer(many=True)
@@ -136,7 +136,7 @@ class RecordDetailSerializer(serializers.ModelSerializer[Record]):
         return record.outcome_set_by.username if record.outcome_set_by else None
 
 
-class NeighbourSerializer(serializers.Serializer[dict[str, Any]]):
+class NeighbourSerializer(serializers.Serializer[object]):
     id = serializers.UUIDField()
     distance = serializers.FloatField(help_text="Cosine distance (0 = same direction)")
     risk_score = serializers.FloatField()
@@ -146,7 +146,7 @@ class NeighbourSerializer(serializers.Serializer[dict[str, Any]]):
     timestamp = serializers.DateTimeField()
 
 
-class NearestResultSerializer(serializers.Serializer[dict[str, Any]]):
+class NearestResultSerializer(serializers.Serializer[object]):
     model_id = serializers.CharField()
     results = NeighbourSerializer(many=True)
 

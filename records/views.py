@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import io
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,12 +18,19 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.logging import request_id_var
+from core.types import FeatureRow, FeatureValue
 from core.web import HtmxHttpRequest, query_without, staff_required
 from predictions import selectors as model_selectors
 from predictions.inference import FeatureValidationError
-from predictions.ml.decisions import DECISIONS
-from predictions.ml.features import coerce_text_features, validate_features, validate_protected
-from predictions.ml.scoring import DEFAULT_LABEL_BANDS
+from predictions.ml.decisions import DECISIONS, LabelBand
+from predictions.ml.features import (
+    FeatureSpec,
+    Schema,
+    coerce_text_features,
+    validate_features,
+    validate_protected,
+)
+from predictions.ml.scoring import DEFAULT_LABEL_BANDS, Driver
 from records.charts import daily_volume, score_histogram
 from records.forms import ImportForm
 from records.models import ImportJob
@@ -36,7 +45,7 @@ PAGE_SIZE = 25
 K_CHOICES = (5, 10, 20)
 
 
-def label_colour(label: str, bands: list[dict[str, Any]] | None = None) -> str:
+def label_colour(label: str, bands: Sequence[LabelBand] | None = None) -> str:
     """The Tailwind colour family for a risk label, by its band's position from low to high."""
     names = [band["label"] for band in (bands or DEFAULT_LABEL_BANDS)]
     if label not in names:
@@ -55,9 +64,18 @@ def _known_labels() -> list[str]:
     return labels or [band["label"] for band in DEFAULT_LABEL_BANDS]
 
 
-def _filter_params(query: QueryDict) -> tuple[RecordFilters, dict[str, Any], dict[str, str]]:
+@dataclass(frozen=True)
+class Paging:
+    ordering: str = "-timestamp"
+    page_size: int = PAGE_SIZE
+    cursor: str | None = None
+
+
+def _filter_params(query: QueryDict) -> tuple[RecordFilters, Paging, dict[str, str]]:
     """The dashboard's filters from its query string: (filters, paging, errors by parameter)."""
-    raw: dict[str, Any] = {k: query.get(k) for k in query if k not in LIST_PARAMETERS and query.get(k) != ""}
+    raw: dict[str, str | int | list[str]] = {
+        k: value for k in query if k not in LIST_PARAMETERS and (value := query.get(k, "")) != ""
+    }
     for key in LIST_PARAMETERS:
         values = [value for value in query.getlist(key) if value]
         if values:
@@ -65,18 +83,20 @@ def _filter_params(query: QueryDict) -> tuple[RecordFilters, dict[str, Any], dic
     # dates from <input type="date"> are plain dates: from the start of created_after's day to the end of
     # created_before's day
     for key, suffix in (("created_after", "T00:00:00Z"), ("created_before", "T23:59:59.999999Z")):
-        if key in raw and len(raw[key]) == 10:
-            raw[key] = raw[key] + suffix
+        day = raw.get(key)
+        if isinstance(day, str) and len(day) == 10:
+            raw[key] = day + suffix
     raw.setdefault("page_size", PAGE_SIZE)
     params = RecordListParamsSerializer(data=raw)
     if params.is_valid():
-        return params.to_filters(), dict(params.validated_data), {}
+        data = params.validated_data
+        return params.to_filters(), Paging(data["ordering"], data["page_size"], data.get("cursor")), {}
     errors = {key: " ".join(str(e) for e in value) if isinstance(value, list) else str(value)
               for key, value in params.errors.items()}  # fmt: skip
-    return RecordFilters(), {"ordering": "-timestamp", "page_size": PAGE_SIZE}, errors
+    return RecordFilters(), Paging(), errors
 
 
-def _sort_links(query: QueryDict, ordering: str) -> dict[str, dict[str, Any]]:
+def _sort_links(query: QueryDict, ordering: str) -> dict[str, dict[str, object]]:
     links = {}
     for field_name in ("timestamp", "risk_score"):
         descending = f"-{field_name}"
@@ -89,17 +109,17 @@ def _sort_links(query: QueryDict, ordering: str) -> dict[str, dict[str, Any]]:
     return links
 
 
-def _dashboard_context(request: HtmxHttpRequest) -> dict[str, Any]:
+def _dashboard_context(request: HtmxHttpRequest) -> dict[str, object]:
     query = request.GET
-    filters, data, errors = _filter_params(query)
+    filters, paging, errors = _filter_params(query)
     queryset = record_list(user=request.user, filters=filters)
     try:
         page = record_page(
-            queryset=queryset, ordering=data["ordering"], page_size=data["page_size"], cursor=data.get("cursor")
+            queryset=queryset, ordering=paging.ordering, page_size=paging.page_size, cursor=paging.cursor
         )
     except InvalidCursor:
         errors["cursor"] = "That page link has expired; showing the first page."
-        page = record_page(queryset=queryset, ordering=data["ordering"], page_size=data["page_size"])
+        page = record_page(queryset=queryset, ordering=paging.ordering, page_size=paging.page_size)
     colours = [(label, label_colour(label)) for label in _known_labels()]
     base_query = query_without(query, "cursor")
 
@@ -116,7 +136,7 @@ def _dashboard_context(request: HtmxHttpRequest) -> dict[str, Any]:
         "previous_url": link(page.previous_cursor),
         "filters": {
             **{key: query.get(key, "") for key in shown},
-            "ordering": data["ordering"],
+            "ordering": paging.ordering,
             "risk_label": [label for label in query.getlist("risk_label") if label],
             "decision": [decision for decision in query.getlist("decision") if decision],
         },
@@ -128,7 +148,7 @@ def _dashboard_context(request: HtmxHttpRequest) -> dict[str, Any]:
         "volume": daily_volume(
             queryset, colours, end=filters.created_before.date() if filters.created_before else None
         ),
-        "sort": _sort_links(query, data["ordering"]),
+        "sort": _sort_links(query, paging.ordering),
     }
 
 
@@ -149,7 +169,7 @@ def _record_or_404(request: HtmxHttpRequest, pk: str) -> Any:
     return record
 
 
-def _similar_context(request: HtmxHttpRequest, record: Any, k: int) -> dict[str, Any]:
+def _similar_context(request: HtmxHttpRequest, record: Any, k: int) -> dict[str, object]:
     neighbours = []
     if record.embedding is not None:
         neighbours = record_list_similar(
@@ -169,7 +189,7 @@ def shown_value(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def _detail_context(request: HtmxHttpRequest, record: Any) -> dict[str, Any]:
+def _detail_context(request: HtmxHttpRequest, record: Any) -> dict[str, object]:
     bands = record.model_version.label_bands
     return {
         "record": record,
@@ -232,8 +252,8 @@ def record_outcome(request: HtmxHttpRequest, pk: str) -> HttpResponse:
 MAX_DRIVER_BARS = 12
 
 
-def _field(spec: Any, value: Any, error: str | None) -> dict[str, Any]:
-    field: dict[str, Any] = {
+def _field(spec: FeatureSpec, value: FeatureValue, error: str | None) -> dict[str, object]:
+    field: dict[str, object] = {
         "name": spec.name,
         "label": spec.name.replace("_", " ").capitalize(),
         "type": spec.type,
@@ -258,8 +278,8 @@ def _number(value: float | None) -> str:
 
 
 def _form_context(
-    model: model_selectors.LoadedModel | None, values: dict[str, Any], errors: dict[str, str]
-) -> dict[str, Any]:
+    model: model_selectors.LoadedModel | None, values: Mapping[str, FeatureValue], errors: dict[str, str]
+) -> dict[str, object]:
     fields, protected = [], []
     if model is not None:
         fields = [_field(spec, values.get(spec.name), errors.get(spec.name)) for spec in model.schema]
@@ -267,13 +287,13 @@ def _form_context(
     return {"fields": fields, "protected_fields": protected, "errors": errors}
 
 
-def _typed(schema: Any, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+def _typed(schema: Schema, values: Mapping[str, FeatureValue]) -> tuple[FeatureRow, dict[str, str]]:
     """Form text as typed values (blanks left out), and the fields that are not even the right type."""
     typed, errors = coerce_text_features(schema, values)
     return {key: value for key, value in typed.items() if value is not None and key not in errors}, errors
 
 
-def driver_bars(drivers: list[dict[str, Any]]) -> dict[str, Any]:
+def driver_bars(drivers: Sequence[Driver]) -> dict[str, object]:
     """Horizontal bars: risk-raising (positive log-odds) and risk-lowering contributions, sorted."""
     shown = drivers[:MAX_DRIVER_BARS]
     rest = drivers[MAX_DRIVER_BARS:]
@@ -291,7 +311,7 @@ def driver_bars(drivers: list[dict[str, Any]]) -> dict[str, Any]:
     return {"bars": bars, "rest": len(rest), "rest_total": sum(d["contribution"] for d in rest)}
 
 
-def similar_rows(neighbours: list[Any], bands: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def similar_rows(neighbours: list[Any], bands: Sequence[LabelBand] | None) -> list[dict[str, object]]:
     return [
         {
             "id": n.record.pk,
@@ -307,23 +327,23 @@ def similar_rows(neighbours: list[Any], bands: list[dict[str, Any]] | None) -> l
 
 
 def _predict_post(
-    request: HtmxHttpRequest, route: model_selectors.LoadedRoute, context: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, str]]:
+    request: HtmxHttpRequest, route: model_selectors.LoadedRoute, context: dict[str, object]
+) -> tuple[dict[str, str], dict[str, str]]:
     """Score the posted form (features and protected attributes) and put the result in ``context``;
     returns the form's values and its errors (every problem at once: text that is not a number,
-    and what the schemas themselves refuse)."""
+    and what the schemas themselves refuse). The values are validated once: by the predict path, or
+    here only when some text was not even of its field's type (then nothing is scored)."""
     model = route.champion
     values = {spec.name: request.POST.get(spec.name, "") for spec in (*model.schema, *model.protected)}
     typed, errors = _typed(model.schema, values)
     protected, protected_errors = _typed(model.protected, values)
-    errors = {
-        **validate_features(model.schema, typed).errors,
-        **errors,
-        **validate_protected(model.protected, protected).errors,
-        **protected_errors,
-    }
-    if errors:
-        return values, errors
+    if errors or protected_errors:
+        return values, {
+            **validate_features(model.schema, typed).errors,
+            **errors,
+            **validate_protected(model.protected, protected).errors,
+            **protected_errors,
+        }
     try:
         record = prediction_create_one(
             model=route, features=typed, protected=protected, request_id=request_id_var.get(), created_by=request.user
@@ -361,8 +381,8 @@ def predict_page(request: HtmxHttpRequest) -> HttpResponse:
     name = source.get("model") or (names[0] if names else None)
     route = model_selectors.loaded_route_get(name=name) if name in names else None
     model = route.champion if route is not None else None
-    context: dict[str, Any] = {"models": production, "selected": name, "model": model, "result": None}
-    values: dict[str, Any] = {}
+    context: dict[str, object] = {"models": production, "selected": name, "model": model, "result": None}
+    values: dict[str, str] = {}
     errors: dict[str, str] = {}
     if request.method == "POST" and route is not None:
         values, errors = _predict_post(request, route, context)

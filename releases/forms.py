@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from django import forms
+from django.http import QueryDict
 
 ACTIONS = ("validate", "shadow", "canary", "promote", "rollback", "abort")
 NEEDS_VERSION = {"validate", "shadow", "canary", "promote"}
+
+
+@dataclass(frozen=True)
+class ReleaseStep:
+    model_id: str
+    percent: float | None
+    reason: str
+    force: bool
 
 
 class ReleaseActionForm(forms.Form):
@@ -16,12 +25,17 @@ class ReleaseActionForm(forms.Form):
     reason = forms.CharField(required=False, max_length=2000, strip=True)
     force = forms.BooleanField(required=False)
 
-    def __init__(self, *args: Any, action: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data: QueryDict | None = None, *, action: str) -> None:
+        super().__init__(data)
         self.action = action
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
+    def step(self) -> ReleaseStep:
+        """The cleaned fields, typed (after ``is_valid()``)."""
+        data = self.cleaned_data
+        return ReleaseStep(data["model_id"], data["percent"], data["reason"] or "", bool(data["force"]))
+
+    def clean(self) -> dict[str, object]:
+        data: dict[str, object] = super().clean() or {}
         if self.action in NEEDS_VERSION and not data.get("model_id"):
             self.add_error("model_id", "Pick a version.")
         if self.action != "validate" and not data.get("reason"):

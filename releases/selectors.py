@@ -14,6 +14,7 @@ import numpy as np
 from django.db.models import Case, F, Q, Value, When
 
 from predictions.inference import inference_read_as
+from predictions.ml.decisions import LabelBand
 from predictions.ml.features import encode
 from predictions.models import ModelVersion, Release
 from predictions.selectors import LoadedModel, ModelNotFound, loaded_model_get
@@ -263,7 +264,7 @@ class ShadowReport:
 EDGE_WINDOW = 0.05  # "around a band edge": the champion's score within this distance of it
 
 
-def shadow_report(*, challenger: ModelVersion, champion_bands: list[dict[str, Any]]) -> ShadowReport:
+def shadow_report(*, challenger: ModelVersion, champion_bands: Sequence[LabelBand]) -> ShadowReport:
     """The challenger's shadow results against the served records they sit beside."""
     rows = list(
         ShadowResult.objects.filter(model_version=challenger).values_list(

@@ -11,7 +11,7 @@ from core.api.serializers import StrictBooleanField, StrictSerializer
 from releases.models import ReleaseEvent, Validation
 
 
-class GateSerializer(serializers.Serializer[dict[str, Any]]):
+class GateSerializer(serializers.Serializer[object]):
     gate = serializers.CharField()
     set = serializers.CharField(help_text="What it was judged on: holdout, labelled, the last 30 days, one row")
     value = serializers.FloatField(allow_null=True)
@@ -46,7 +46,7 @@ class ReleaseEventSerializer(serializers.ModelSerializer[ReleaseEvent]):
 
 
 @extend_schema_serializer(many=False)  # one object, though served by the viewset's list action
-class ReleaseStateSerializer(serializers.Serializer[dict[str, Any]]):
+class ReleaseStateSerializer(serializers.Serializer[object]):
     name = serializers.CharField()
     champion = serializers.CharField(allow_null=True, help_text="The production version")
     challenger = serializers.CharField(allow_null=True)

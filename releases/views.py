@@ -3,8 +3,6 @@ the release steps (superusers, each with a reason)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.http.response import HttpResponseBase
@@ -17,10 +15,10 @@ from predictions.models import ModelVersion, Release
 from predictions.selectors import ModelNotFound, model_version_get, model_version_list
 from releases import selectors, services
 from releases.charts import split_bar
-from releases.forms import ACTIONS, ReleaseActionForm
+from releases.forms import ACTIONS, ReleaseActionForm, ReleaseStep
 
 
-def _context(request: HtmxHttpRequest, name: str) -> dict[str, Any]:
+def _context(request: HtmxHttpRequest, name: str) -> dict[str, object]:
     try:
         state = selectors.release_state_get(name=name)
     except ModelNotFound:
@@ -54,13 +52,13 @@ def release_page(request: HtmxHttpRequest, name: str) -> HttpResponse:
     return render(request, "releases/release.html#release" if request.htmx else "releases/release.html", context)
 
 
-def _run(action: str, name: str, data: dict[str, Any], request: HtmxHttpRequest) -> str:
+def _run(action: str, name: str, step: ReleaseStep, request: HtmxHttpRequest) -> str:
     version = None
-    if data.get("model_id"):
-        version = ModelVersion.objects.get(pk=model_version_get(model_id=data["model_id"]).pk)
+    if step.model_id:
+        version = ModelVersion.objects.get(pk=model_version_get(model_id=step.model_id).pk)
         if version.name != name:
             raise ApplicationError(f"{version.model_id} is not a version of {name}.")
-    user, reason, force = request.user, data.get("reason") or "", bool(data.get("force"))
+    user, reason, force = request.user, step.reason, step.force
     if action == "validate" and version is not None:
         validation = services.model_validate(model_version=version, user=user)
         return f"{version.model_id} {'passed' if validation.passed else 'failed'} its gates."
@@ -69,7 +67,7 @@ def _run(action: str, name: str, data: dict[str, Any], request: HtmxHttpRequest)
         return f"{version.model_id} is in shadow."
     if action == "canary" and version is not None:
         release = services.release_canary_set(
-            model_version=version, percent=data.get("percent"), reason=reason, force=force, user=user
+            model_version=version, percent=step.percent, reason=reason, force=force, user=user
         )
         return f"{version.model_id} serves {release.percent:g}% of applicants."
     if action == "promote" and version is not None:
@@ -94,7 +92,7 @@ def release_action(request: HtmxHttpRequest, name: str, action: str) -> HttpResp
             messages.error(request, f"{field}: {' '.join(str(p) for p in problems)}")
     else:
         try:
-            messages.success(request, _run(action, name, form.cleaned_data, request))
+            messages.success(request, _run(action, name, form.step(), request))
         except ApplicationError as exc:
             messages.error(request, str(exc))
     if request.htmx:

@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers
 
 
-class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
+class ErrorDetailSerializer(serializers.Serializer[object]):
     """``{"code", "message", "fields"?}``; "fields" would shadow Serializer.fields, hence get_fields."""
 
     def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
@@ -21,7 +21,7 @@ class ErrorDetailSerializer(serializers.Serializer[dict[str, Any]]):
         }
 
 
-class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
+class ErrorSerializer(serializers.Serializer[object]):
     error = ErrorDetailSerializer()
     request_id = serializers.CharField()
 

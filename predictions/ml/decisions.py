@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import numpy as np
 
 from core.errors import ApplicationError
+from core.types import JSON
 from predictions.ml.features import FeatureSpec
 
 APPROVE, REFER, DECLINE = "approve", "refer", "decline"
@@ -20,6 +21,11 @@ DECISIONS = (APPROVE, REFER, DECLINE)
 MAX_REASONS = 4
 _CODE = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,31}")
 MAX_SENTENCE = 300
+
+
+class LabelBand(TypedDict):
+    label: str
+    min: float  # the band applies from here (inclusive) to the next band's min
 
 
 class PolicyError(ApplicationError, ValueError):
@@ -45,13 +51,13 @@ class DecisionPolicy:
         return [DECISIONS[i] for i in index.tolist()]
 
 
-def _cut_off(value: Any, name: str) -> float:
+def _cut_off(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < float(value) <= 1.0:
         raise PolicyError(f"{name} must be a number in (0, 1], got {value!r}")
     return float(value)
 
 
-def policy_check(data: Any) -> DecisionPolicy:
+def policy_check(data: object) -> DecisionPolicy:
     """``{"refer_at", "decline_at"}`` with ``0 < refer_at <= decline_at <= 1``."""
     if not isinstance(data, Mapping) or set(data) != {"refer_at", "decline_at"}:
         raise PolicyError("a decision policy is an object with exactly 'refer_at' and 'decline_at'")
@@ -61,19 +67,25 @@ def policy_check(data: Any) -> DecisionPolicy:
     return DecisionPolicy(refer_at, decline_at)
 
 
-def policy_from_bands(bands: Sequence[Mapping[str, Any]]) -> DecisionPolicy:
+def policy_from_bands(bands: Sequence[LabelBand]) -> DecisionPolicy:
     """The default policy: the lowest label band approves, the highest declines, any between refers."""
     if len(bands) < 2:
         return DecisionPolicy(1.0, 1.0)  # one band says nothing about risk: only a certain score declines
     return DecisionPolicy(float(bands[1]["min"]), float(bands[-1]["min"]))
 
 
-def policy_get(stored: Mapping[str, Any] | None, bands: Sequence[Mapping[str, Any]]) -> DecisionPolicy:
+def policy_get(stored: Mapping[str, JSON] | None, bands: Sequence[LabelBand]) -> DecisionPolicy:
     """A version's policy: the one stored with it, else the default from its label bands."""
     return policy_check(stored) if stored else policy_from_bands(bands)
 
 
 # --- reasons ---------------------------------------------------------------------------------
+
+
+class ReasonFamilyDict(TypedDict):
+    code: str
+    sentence: str
+    features: list[str]
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,7 @@ class ReasonFamily:
     sentence: str
     features: tuple[str, ...]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ReasonFamilyDict:
         return {"code": self.code, "sentence": self.sentence, "features": list(self.features)}
 
 
@@ -104,7 +116,7 @@ def default_code(name: str) -> str:
     return re.sub(r"[^A-Z0-9]+", "_", name.upper()).strip("_")[:32] or "FEATURE"
 
 
-def _family(item: Any, index: int, known: set[str], protected: set[str]) -> ReasonFamily:
+def _family(item: object, index: int, known: set[str], protected: set[str]) -> ReasonFamily:
     where = f"reason {index + 1}"
     if not isinstance(item, Mapping) or set(item) - {"code", "sentence", "features"}:
         raise PolicyError(f"{where} must be an object with 'code', 'sentence' and 'features'")
@@ -124,7 +136,7 @@ def _family(item: Any, index: int, known: set[str], protected: set[str]) -> Reas
 
 
 def reason_table_build(
-    schema: Sequence[FeatureSpec], table: Any = None, *, protected: Sequence[str] = ()
+    schema: Sequence[FeatureSpec], table: object = None, *, protected: Sequence[str] = ()
 ) -> list[ReasonFamily]:
     """The complete reason table: the given families (``{"reasons": [...]}`` or the list itself),
     checked, then one family per feature they leave out, its sentence from the feature's description."""
@@ -154,7 +166,7 @@ def reason_table_build(
     return families
 
 
-def reason_table_from_dicts(items: Sequence[Mapping[str, Any]]) -> list[ReasonFamily]:
+def reason_table_from_dicts(items: Sequence[ReasonFamilyDict]) -> list[ReasonFamily]:
     return [ReasonFamily(str(i["code"]), str(i["sentence"]), tuple(i["features"])) for i in items]
 
 

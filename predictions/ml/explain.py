@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
 from core.errors import InternalError
@@ -91,7 +92,7 @@ class LinearExplainer:
         self.coef = coef
 
     def _add_category(
-        self, j: int, spec: FeatureSpec, step: Any, cols: slice, coef: np.ndarray, background_mean: np.ndarray
+        self, j: int, spec: FeatureSpec, step: Pipeline, cols: slice, coef: np.ndarray, background_mean: np.ndarray
     ) -> float:
         """Lay out one one-hot feature; returns its expected contribution (moved into the base)."""
         categories = list(step.named_steps["onehot"].categories_[0])
@@ -106,7 +107,7 @@ class LinearExplainer:
         self.category_columns.append((j, code_to_column, coef[cols].copy(), background_mean[cols].copy(), cols.start))
         return expected
 
-    def _add_numeric(self, j: int, step: Any, col: int, coef: np.ndarray, background_mean: np.ndarray) -> float:
+    def _add_numeric(self, j: int, step: Pipeline, col: int, coef: np.ndarray, background_mean: np.ndarray) -> float:
         """Lay out one imputed, standardised feature; returns its expected contribution."""
         fill = float(step.named_steps["impute"].statistics_[0])
         mean = float(step.named_steps["scale"].mean_[0])
@@ -166,13 +167,13 @@ def _shapley_weights(max_depth: int) -> np.ndarray:
 def _go_left(
     value: float,
     node: int,
-    feat_is_cat: Any,
-    thr: Any,
-    mgl: Any,
-    bidx: Any,
-    raw_bits: Any,
-    known_bits: Any,
-    fmap: Any,
+    feat_is_cat: np.ndarray,
+    thr: np.ndarray,
+    mgl: np.ndarray,
+    bidx: np.ndarray,
+    raw_bits: np.ndarray,
+    known_bits: np.ndarray,
+    fmap: np.ndarray,
     feature: int,
 ) -> bool:
     if math.isnan(value):
@@ -190,7 +191,14 @@ def _go_left(
 
 
 def _tree_shap_one_tree(
-    root: int, x: Any, n_background: int, zdir: Any, arrays: Any, weights: Any, max_depth: int, phi: Any
+    root: int,
+    x: np.ndarray,
+    n_background: int,
+    zdir: np.ndarray,
+    arrays: tuple[np.ndarray, ...],
+    weights: np.ndarray,
+    max_depth: int,
+    phi: np.ndarray,
 ) -> None:
     """Interventional Tree SHAP of one row ``x`` for one tree, against every background row at once.
 
@@ -274,9 +282,9 @@ def _tree_shap_one_tree(
 
 
 def _push(
-    frames: Any,
-    path_f: Any,
-    path_s: Any,
+    frames: np.ndarray,
+    path_f: np.ndarray,
+    path_s: np.ndarray,
     slot: int,
     parent: int,
     node: int,
@@ -305,7 +313,14 @@ def _push(
 
 
 def _tree_shap(
-    X: Any, n_background: int, zdir: Any, roots: Any, arrays: Any, weights: Any, max_depth: int, out: Any
+    X: np.ndarray,
+    n_background: int,
+    zdir: np.ndarray,
+    roots: np.ndarray,
+    arrays: tuple[np.ndarray, ...],
+    weights: np.ndarray,
+    max_depth: int,
+    out: np.ndarray,
 ) -> None:
     n_rows, n_features = X.shape
     for i in range(n_rows):
@@ -315,7 +330,7 @@ def _tree_shap(
         out[i, :] = phi / n_background
 
 
-def _background_directions(Z: Any, arrays: Any, out: Any) -> None:
+def _background_directions(Z: np.ndarray, arrays: tuple[np.ndarray, ...], out: np.ndarray) -> None:
     feat, thr, mgl, _left, _right, is_leaf, _value, is_cat, bidx, raw_bits, known_bits, fmap = arrays
     for node in range(feat.shape[0]):
         if is_leaf[node]:
@@ -325,7 +340,7 @@ def _background_directions(Z: Any, arrays: Any, out: Any) -> None:
             out[node, b] = _go_left(Z[b, f], node, is_cat, thr, mgl, bidx, raw_bits, known_bits, fmap, f)
 
 
-def _predict_raw(X: Any, roots: Any, arrays: Any, out: Any) -> None:
+def _predict_raw(X: np.ndarray, roots: np.ndarray, arrays: tuple[np.ndarray, ...], out: np.ndarray) -> None:
     feat, thr, mgl, left, right, is_leaf, value, is_cat, bidx, raw_bits, known_bits, fmap = arrays
     for i in range(X.shape[0]):
         total = 0.0
@@ -352,7 +367,7 @@ except ImportError:  # pragma: no cover
     pass
 
 
-def _flatten_forest(model: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray, int]:
+def _flatten_forest(model: HistGradientBoostingClassifier) -> tuple[tuple[np.ndarray, ...], np.ndarray, int]:
     """The fitted HGB's trees as one node table (children and bitsets offset), their roots and depth."""
     nodes_list, bits_list, roots = [], [], []
     node_offset = bits_offset = max_depth = 0
@@ -407,7 +422,7 @@ class TreeExplainer:
         self.zdir = np.zeros((len(self.arrays[0]), len(self.background)), dtype=np.bool_)
         _background_directions(self.background, self.arrays, self.zdir)
 
-    def _init_remap(self, model: Any, n_features: int) -> None:
+    def _init_remap(self, model: HistGradientBoostingClassifier, n_features: int) -> None:
         """sklearn's HGB re-encodes categorical columns itself and moves them to the front."""
         self.perm = np.arange(n_features)
         self.remap: list[tuple[int, np.ndarray]] = []

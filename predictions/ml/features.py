@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
 
 from core.errors import ApplicationError
+from core.types import JSON, FeatureRow, FeatureValue, JSONObject
 
 FeatureType = Literal["number", "integer", "category", "boolean"]
 FEATURE_TYPES: tuple[str, ...] = ("number", "integer", "category", "boolean")
@@ -33,7 +34,7 @@ TRUE_WORDS = ("true", "yes", "1", "y", "t")
 FALSE_WORDS = ("false", "no", "0", "n", "f")
 
 
-def parse_boolean(value: Any) -> bool | None:
+def parse_boolean(value: object) -> bool | None:
     """``value`` as a boolean (JSON true/false, or one of the words above), or None if it is neither."""
     if isinstance(value, bool):
         return value
@@ -46,7 +47,7 @@ def parse_boolean(value: Any) -> bool | None:
     return None
 
 
-def _shown(value: Any, limit: int = 40) -> str:
+def _shown(value: object, limit: int = 40) -> str:
     """A value for an error message: never formatted as a float (a 400-digit integer would overflow)."""
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -68,8 +69,8 @@ class FeatureSpec:
     max: float | None = None
     description: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+    def to_dict(self) -> JSONObject:
+        data: JSONObject = asdict(self)
         data["choices"] = list(self.choices)
         if self.type == "category":
             data.pop("min")
@@ -84,17 +85,18 @@ class FeatureSpec:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
+    def from_dict(cls, data: Mapping[str, JSON]) -> FeatureSpec:
         ftype = data["type"]
-        if ftype not in FEATURE_TYPES:
+        if not isinstance(ftype, str) or ftype not in FEATURE_TYPES:
             raise SchemaError(f"feature {data.get('name')!r} has unknown type {ftype!r}")
+        choices = data.get("choices") or []
         return cls(
             name=str(data["name"]),
-            type=ftype,
+            type=cast(FeatureType, ftype),
             required=bool(data.get("required", True)),
-            choices=tuple(str(c) for c in data.get("choices", ()) or ()),
-            min=data.get("min"),
-            max=data.get("max"),
+            choices=tuple(str(c) for c in choices) if isinstance(choices, list) else (),
+            min=_bound(data.get("min")),
+            max=_bound(data.get("max")),
             description=str(data.get("description", "") or ""),
         )
 
@@ -111,11 +113,15 @@ class FeatureSpec:
 Schema = Sequence[FeatureSpec]
 
 
-def schema_from_dicts(items: Iterable[Mapping[str, Any]]) -> list[FeatureSpec]:
+def _bound(value: JSON) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def schema_from_dicts(items: Iterable[Mapping[str, JSON]]) -> list[FeatureSpec]:
     return [FeatureSpec.from_dict(item) for item in items]
 
 
-def schema_to_dicts(schema: Schema) -> list[dict[str, Any]]:
+def schema_to_dicts(schema: Schema) -> list[JSONObject]:
     return [spec.to_dict() for spec in schema]
 
 
@@ -203,7 +209,7 @@ def encode_frame(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
 class Validated:
     """Clean values in schema order (``None`` for an omitted optional feature) or per-field errors."""
 
-    values: dict[str, Any] = field(default_factory=dict)
+    values: FeatureRow = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -211,7 +217,7 @@ class Validated:
         return not self.errors
 
 
-def _describe(value: Any) -> str:
+def _describe(value: object) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, str):
@@ -225,7 +231,7 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _check_number(spec: FeatureSpec, value: Any) -> tuple[Any, str | None]:
+def _check_number(spec: FeatureSpec, value: object) -> tuple[FeatureValue, str | None]:
     if isinstance(value, bool) or not isinstance(value, int | float):
         kind = "an integer" if spec.type == "integer" else "a number"
         return None, f"Expected {kind}, got {_describe(value)}."
@@ -247,7 +253,7 @@ def _check_number(spec: FeatureSpec, value: Any) -> tuple[Any, str | None]:
     return (int(value) if spec.type == "integer" else float(value)), None
 
 
-def _check_value(spec: FeatureSpec, value: Any) -> tuple[Any, str | None]:
+def _check_value(spec: FeatureSpec, value: object) -> tuple[FeatureValue, str | None]:
     if spec.type in ("number", "integer"):
         return _check_number(spec, value)
     if spec.type == "boolean":
@@ -267,7 +273,7 @@ def _check_value(spec: FeatureSpec, value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
-def validate_features(schema: Schema, features: Any) -> Validated:
+def validate_features(schema: Schema, features: object) -> Validated:
     """Validate one input dict against the schema: unknown, missing, mistyped, out-of-range fields."""
     result = Validated()
     if not isinstance(features, Mapping):
@@ -295,7 +301,7 @@ def validate_features(schema: Schema, features: Any) -> Validated:
     return result
 
 
-def validate_protected(specs: Schema, values: Any) -> Validated:
+def validate_protected(specs: Schema, values: object) -> Validated:
     """Validate a request's protected attributes: each optional, checked against the values seen in
     training; the clean values leave out the ones not given (an empty dict when none is)."""
     if values is None:
@@ -317,17 +323,18 @@ def _case_insensitive(word: str) -> str:
 BOOLEAN_WORD_PATTERN = r"^\s*(" + "|".join(_case_insensitive(w) for w in TRUE_WORDS + FALSE_WORDS) + r")\s*$"
 
 
-def feature_json_schema(schema: Schema) -> dict[str, Any]:
+def feature_json_schema(schema: Schema) -> JSONObject:
     """The JSON Schema (OpenAPI 3.0 dialect) of a features object: exactly what validate_features accepts.
 
     Numbers carry the accepted range (the training range widened by RANGE_SLACK_SPANS spans),
     categories their levels; optional features may be null; no other keys are allowed.
     """
-    properties: dict[str, Any] = {}
+    properties: JSONObject = {}
     for spec in schema:
-        prop: dict[str, Any]
+        prop: JSONObject
         if spec.type == "category":
-            prop = {"type": "string", "enum": list(spec.choices)}
+            # OpenAPI 3.0: an enum must list null to allow it
+            prop = {"type": "string", "enum": [*spec.choices, *([] if spec.required else [None])]}
         elif spec.type == "boolean":
             prop = {"oneOf": [{"type": "boolean"}, {"type": "string", "pattern": BOOLEAN_WORD_PATTERN}]}
         else:
@@ -339,8 +346,6 @@ def feature_json_schema(schema: Schema) -> dict[str, Any]:
             prop["description"] = spec.description
         if not spec.required:
             prop["nullable"] = True
-            if "enum" in prop:
-                prop["enum"].append(None)  # OpenAPI 3.0: an enum must list null to allow it
         properties[spec.name] = prop
     return {
         "type": "object",
@@ -350,13 +355,13 @@ def feature_json_schema(schema: Schema) -> dict[str, Any]:
     }
 
 
-def coerce_text_features(schema: Schema, raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+def coerce_text_features(schema: Schema, raw: Mapping[str, FeatureValue]) -> tuple[FeatureRow, dict[str, str]]:
     """Turn text values (CSV cells, form fields) into typed values before :func:`validate_features`.
 
     Empty strings become ``None`` (omitted). Columns outside the schema are dropped: the caller
     decides whether they are an error (API) or ignored (backfill).
     """
-    typed: dict[str, Any] = {}
+    typed: FeatureRow = {}
     errors: dict[str, str] = {}
     for spec in schema:
         if spec.name not in raw:
@@ -392,7 +397,7 @@ def coerce_text_features(schema: Schema, raw: Mapping[str, Any]) -> tuple[dict[s
 # --- encoding ---------------------------------------------------------------------------------
 
 
-def encode(schema: Schema, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+def encode(schema: Schema, rows: Sequence[Mapping[str, FeatureValue]]) -> np.ndarray:
     """Validated rows -> float matrix in schema order.
 
     Numbers as they are, booleans as 0/1, categories as their index in ``choices``; missing is NaN.
@@ -413,7 +418,7 @@ def encode(schema: Schema, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
 
 def to_frame(schema: Schema, encoded: np.ndarray) -> pd.DataFrame:
     """Encoded matrix -> the DataFrame the scikit-learn pipelines take (categories as strings)."""
-    columns: dict[str, Any] = {}
+    columns: dict[str, np.ndarray] = {}
     for j, spec in enumerate(schema):
         column = encoded[:, j]
         if spec.type == "category":
@@ -427,9 +432,9 @@ def to_frame(schema: Schema, encoded: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def decode_row(schema: Schema, encoded_row: np.ndarray) -> dict[str, Any]:
+def decode_row(schema: Schema, encoded_row: np.ndarray) -> FeatureRow:
     """One encoded row back to the typed values an API client sees."""
-    out: dict[str, Any] = {}
+    out: FeatureRow = {}
     for spec, value in zip(schema, encoded_row, strict=True):
         if np.isnan(value):
             out[spec.name] = None

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import numpy as np
 
 from core.errors import ApplicationError
+from core.types import FeatureValue
 from predictions.ml.algorithms import build_explainer
 from predictions.ml.artifacts import Artifact, dump_artifact, load_artifact, sha256_hex
 from predictions.ml.decisions import (
     APPROVE,
     DecisionPolicy,
+    LabelBand,
     Reason,
     ReasonCoder,
     ReasonFamily,
@@ -25,7 +27,7 @@ from predictions.ml.features import FeatureSpec, encode
 from predictions.ml.training import TrainedModel
 
 # The label bands a version gets unless it is given its own: low < 0.3 <= medium < 0.6 <= high.
-DEFAULT_LABEL_BANDS: tuple[dict[str, Any], ...] = (
+DEFAULT_LABEL_BANDS: tuple[LabelBand, ...] = (
     {"label": "low", "min": 0.0},
     {"label": "medium", "min": 0.3},
     {"label": "high", "min": 0.6},
@@ -38,11 +40,11 @@ class BandsError(ApplicationError, ValueError):
     code = "invalid_bands"
 
 
-def check_label_bands(bands: Any) -> list[dict[str, Any]]:
+def check_label_bands(bands: object) -> list[LabelBand]:
     """Bands are ``[{"label", "min"}, ...]`` with the first ``min`` 0 and strictly increasing mins below 1."""
     if not isinstance(bands, list) or not bands:
         raise BandsError("label bands must be a non-empty list")
-    clean = []
+    clean: list[LabelBand] = []
     previous = -1.0
     for band in bands:
         if not isinstance(band, Mapping) or not isinstance(band.get("label"), str) or not band["label"]:
@@ -63,7 +65,7 @@ def check_label_bands(bands: Any) -> list[dict[str, Any]]:
 
 class Driver(TypedDict):
     feature: str
-    value: Any
+    value: FeatureValue
     contribution: float
 
 
@@ -86,7 +88,7 @@ class ScoringModel:
         self,
         *,
         schema: Sequence[FeatureSpec],
-        label_bands: list[dict[str, Any]],
+        label_bands: Sequence[LabelBand],
         artifact: Artifact,
         policy: DecisionPolicy | None = None,
         reasons: Sequence[ReasonFamily] | None = None,
@@ -111,7 +113,7 @@ class ScoringModel:
         index = np.searchsorted(self._band_mins, scores, side="right") - 1
         return [self._band_labels[i] for i in np.clip(index, 0, len(self._band_labels) - 1)]
 
-    def predict_encoded(self, encoded: np.ndarray, rows: Sequence[Mapping[str, Any]]) -> list[Prediction]:
+    def predict_encoded(self, encoded: np.ndarray, rows: Sequence[Mapping[str, FeatureValue]]) -> list[Prediction]:
         """One vectorised score+explain call for all rows."""
         explanation = self.explainer.explain(encoded)
         scores = explanation.probability
@@ -146,7 +148,7 @@ class ScoringModel:
             )
         return out
 
-    def predict(self, rows: Sequence[Mapping[str, Any]]) -> list[Prediction]:
+    def predict(self, rows: Sequence[Mapping[str, FeatureValue]]) -> list[Prediction]:
         """``rows`` must be validated (see :func:`predictions.ml.features.validate_features`)."""
         if not rows:
             return []
@@ -155,7 +157,7 @@ class ScoringModel:
 
 def scoring_model_from_trained(
     trained: TrainedModel,
-    label_bands: list[dict[str, Any]],
+    label_bands: Sequence[LabelBand],
     policy: DecisionPolicy | None = None,
     reasons: Sequence[ReasonFamily] | None = None,
 ) -> ScoringModel:

@@ -8,6 +8,7 @@ import pytest
 from predictions.ml.decisions import (
     MAX_REASONS,
     DecisionPolicy,
+    LabelBand,
     PolicyError,
     ReasonCoder,
     ReasonFamily,
@@ -51,7 +52,11 @@ def test_it_decides_by_the_cut_offs_inclusive_from_each_one():
 
 
 def test_the_default_policy_follows_the_label_bands():
-    bands = [{"label": "low", "min": 0.0}, {"label": "medium", "min": 0.25}, {"label": "high", "min": 0.7}]
+    bands: list[LabelBand] = [
+        {"label": "low", "min": 0.0},
+        {"label": "medium", "min": 0.25},
+        {"label": "high", "min": 0.7},
+    ]
     assert policy_from_bands(bands) == DecisionPolicy(0.25, 0.7)
     assert policy_from_bands(bands[:1] + bands[2:]) == DecisionPolicy(0.7, 0.7)
 

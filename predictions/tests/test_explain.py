@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import shap
 
+from core.types import FeatureRow
 from predictions.ml.algorithms import ALGORITHMS, algorithm_get, build_explainer
 from predictions.ml.explain import LinearExplainer
 from predictions.ml.features import encode_frame, to_frame
@@ -69,7 +70,7 @@ def test_batch_equals_one_by_one_and_drivers_are_sorted(trained):
     model = scoring_model_from_trained(
         trained, [{"label": "low", "min": 0.0}, {"label": "medium", "min": 0.3}, {"label": "high", "min": 0.6}]
     )
-    rows: list[dict[str, object]] = [
+    rows: list[FeatureRow] = [
         {"income": 30000.0, "age": 22, "region": "south", "has_guarantor": False, "utilisation": 0.9},
         {"income": None, "age": 50, "region": None, "has_guarantor": True, "utilisation": 0.1},
     ]

@@ -1,4 +1,5 @@
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -145,7 +146,7 @@ def test_encoding_round_trips_and_matches_the_vectorised_frame_encoder():
 def test_the_json_schema_accepts_exactly_what_validation_accepts(features):
     import jsonschema_rs
 
-    schema = feature_json_schema(SCHEMA)
+    schema: Any = feature_json_schema(SCHEMA)  # read as the plain JSON it is
     # OpenAPI 3.0's "nullable" is JSON Schema's type union.
     for prop in schema["properties"].values():
         if prop.pop("nullable", False):
@@ -176,7 +177,8 @@ def test_it_accepts_the_words_a_boolean_was_trained_from(word):
 def test_the_boolean_json_schema_matches_the_accepted_words():
     import re
 
-    prop = feature_json_schema([FeatureSpec(name="b", type="boolean")])["properties"]["b"]
+    schema: Any = feature_json_schema([FeatureSpec(name="b", type="boolean")])
+    prop = schema["properties"]["b"]
     pattern = re.compile(prop["oneOf"][1]["pattern"])
     for word in ["yes", "No", " TRUE ", "0", "t"]:
         assert pattern.match(word) and validate_features([FeatureSpec(name="b", type="boolean")], {"b": word}).ok

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from predictions.ml.decisions import LabelBand
 from predictions.ml.embedding import EMBEDDING_DIM, TabularEmbedder
 from predictions.ml.explain import LinearExplainer
 from predictions.ml.features import decode_row, encode_frame
@@ -9,7 +10,7 @@ from predictions.ml.training import train
 from predictions.tests.factories import make_loans_frame
 from records.models import Record
 
-BANDS = [{"label": "low", "min": 0.0}, {"label": "high", "min": 0.5}]
+BANDS: list[LabelBand] = [{"label": "low", "min": 0.0}, {"label": "high", "min": 0.5}]
 
 
 @pytest.fixture(scope="module", params=["logistic", "hgb"])

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import ApiKey
 from accounts.services import api_key_create
+from core.commands import Options
 
 
 class Command(BaseCommand):
@@ -14,8 +13,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        name = options["name"].strip()
+    def handle(self, *args: str, **raw: object) -> None:
+        options = Options(raw)
+        name = options.text("name").strip()
         if not name or len(name) > 100:
             raise CommandError("NAME must be 1 to 100 characters")
         if ApiKey.objects.filter(name=name).exists():

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand
 
 from monitoring.services.fold import monitoring_fold
@@ -13,7 +11,7 @@ from monitoring.services.fold import monitoring_fold
 class Command(BaseCommand):
     help = "Fold records stored (and outcomes changed) since the last fold into the daily rollups, once."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **options: object) -> None:
         summary = monitoring_fold()
         self.stdout.write(
             f"folded {summary.records} records, {summary.outcome_days} outcome days"

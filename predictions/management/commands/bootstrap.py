@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from core.commands import Options
 from predictions.embedding_runtime import embedder_get
 
 
@@ -16,9 +15,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--no-seed", action="store_true", help="do not train/promote the demo model")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        call_command("migrate", interactive=False, verbosity=max(0, options["verbosity"] - 1))
-        if not options["no_seed"]:
+    def handle(self, *args: str, **raw: object) -> None:
+        options = Options(raw)
+        call_command("migrate", interactive=False, verbosity=max(0, options.integer("verbosity") - 1))
+        if not options.flag("no_seed"):
             call_command("seed_demo", stdout=self.stdout)
         embedder = embedder_get()  # exports the ONNX model once, then just loads it
         self.stdout.write(f"embedding model ready ({embedder.backend})\n")

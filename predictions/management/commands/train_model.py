@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.commands import Options
 from core.errors import ApplicationError
+from core.types import JSON
 from predictions.management.options import policy_option
 from predictions.management.summary import format_version_summary
 from predictions.ml.training import ALGORITHM_NAMES
@@ -47,41 +48,49 @@ class Command(BaseCommand):
         )
         parser.add_argument("--promote", action="store_true", help="make the new version production")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        name: str = options["name"]
+    def handle(self, *args: str, **raw: object) -> None:
+        options = Options(raw)
+        name: str = options.text("name")
         if not name.replace("-", "").replace("_", "").isalnum() or len(name) > 64:
             raise CommandError(f"--name {name!r} must be letters, digits, '-' or '_' (at most 64)")
-        descriptions = None
-        if options["description_file"]:
-            descriptions = _json_file(options["description_file"], "description")
-            if not isinstance(descriptions, dict) or not all(isinstance(v, str) for v in descriptions.values()):
-                raise CommandError("description file must be a JSON object mapping column names to strings")
-        exclude = [col.strip() for col in options["exclude"].split(",") if col.strip()]
-        protected = [col.strip() for col in options["protected"].split(",") if col.strip()]
-        reasons = _json_file(options["reasons"], "reason table") if options["reasons"] else None
+        described = _json_file(options.optional_path("description_file"), "description")
+        if described is not None and (
+            not isinstance(described, dict) or not all(isinstance(v, str) for v in described.values())
+        ):
+            raise CommandError("description file must be a JSON object mapping column names to strings")
+        descriptions = {k: str(v) for k, v in described.items()} if isinstance(described, dict) else None
+        exclude = [col.strip() for col in options.text("exclude").split(",") if col.strip()]
+        protected = [col.strip() for col in options.text("protected").split(",") if col.strip()]
+        reasons = _json_file(options.optional_path("reasons"), "reason table")
         try:
             version = model_version_train(
-                csv_path=options["csv"],
-                target=options["target"],
-                positive=options["positive"],
+                csv_path=options.path("csv"),
+                target=options.text("target"),
+                positive=options.text("positive"),
                 name=name,
-                algorithm=options["algorithm"],
+                algorithm=options.text("algorithm"),
                 exclude=exclude,
                 protected=protected,
                 descriptions=descriptions,
                 reasons=reasons,
-                decision_policy=policy_option(options["refer_at"], options["decline_at"]),
-                embedder=options["embedder"],
-                promote=options["promote"],
+                decision_policy=policy_option(
+                    options.optional_number("refer_at"), options.optional_number("decline_at")
+                ),
+                embedder=options.text("embedder"),
+                promote=options.flag("promote"),
             )
         except ApplicationError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(format_version_summary(version))
 
 
-def _json_file(path: Path, what: str) -> Any:
+def _json_file(path: Path | None, what: str) -> JSON:
+    """The file's JSON (None without a file)."""
+    if path is None:
+        return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value: JSON = json.loads(path.read_text(encoding="utf-8"))
+        return value
     except FileNotFoundError:
         raise CommandError(f"{what} file not found: {path}") from None
     except (ValueError, UnicodeDecodeError) as exc:

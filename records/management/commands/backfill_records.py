@@ -10,20 +10,21 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from core.commands import Options
 from predictions.selectors import ModelNotFound, loaded_model_get
 from records.backfill import BackfillError, BackfillOptions, BackfillSummary, backfill_csv
 
 
-def _check_options(options: dict[str, Any]) -> None:
+def _check_options(options: Options) -> None:
     """One-line errors for options that cannot work together, before anything is read."""
-    outcome = [options["outcome_column"], options["outcome_positive"], options["outcome_negative"]]
-    if any(outcome) and not all(outcome):
+    column, positive, negative = (
+        options.optional_text(f"outcome_{part}") for part in ("column", "positive", "negative")
+    )
+    if any((column, positive, negative)) and not all((column, positive, negative)):
         raise CommandError("--outcome-column, --outcome-positive and --outcome-negative go together")
-    if options["outcome_positive"] and (
-        options["outcome_positive"].strip().casefold() == options["outcome_negative"].strip().casefold()
-    ):
+    if positive and negative and positive.strip().casefold() == negative.strip().casefold():
         raise CommandError("--outcome-positive and --outcome-negative must differ")
-    if not 1 <= options["batch_size"] <= 100_000:
+    if not 1 <= options.integer("batch_size") <= 100_000:
         raise CommandError("--batch-size must be between 1 and 100000")
 
 
@@ -47,20 +48,31 @@ class Command(BaseCommand):
         parser.add_argument("--rejects", type=Path, help="where to write invalid rows (default: PATH.rejects.csv)")
         parser.add_argument("--no-progress", action="store_true")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        path: Path = options["path"]
+    def handle(self, *args: str, **raw: object) -> None:
+        options = Options(raw)
+        path: Path = options.path("path")
         if not path.is_file():
             raise CommandError(f"file not found: {path}")
         _check_options(options)
         try:
-            model_id = f"{options['model']}@{options['version']}" if options["version"] else None
-            model = loaded_model_get(name=options["model"], model_id=model_id)
+            model_id = (
+                f"{options.text('model')}@{options.optional_integer('version')}"
+                if options.optional_integer("version")
+                else None
+            )
+            model = loaded_model_get(name=options.text("model"), model_id=model_id)
         except ModelNotFound as exc:
             raise CommandError(str(exc)) from None
-        rejects_path: Path = options["rejects"] or path.with_name(path.name.removesuffix(".gz") + ".rejects.csv")
+        rejects_path: Path = options.optional_path("rejects") or path.with_name(
+            path.name.removesuffix(".gz") + ".rejects.csv"
+        )
         size = path.stat().st_size
         bar = tqdm(
-            total=size, unit="B", unit_scale=True, disable=options["no_progress"], desc=f"backfill {model.model_id}"
+            total=size,
+            unit="B",
+            unit_scale=True,
+            disable=options.flag("no_progress"),
+            desc=f"backfill {model.model_id}",
         )
 
         def progress(summary: BackfillSummary) -> None:
@@ -102,13 +114,13 @@ class Command(BaseCommand):
             self.stdout.write(f"ignored columns outside the schema: {', '.join(summary.ignored_columns)}\n")
 
 
-def _backfill_options(options: dict[str, Any], path: Path) -> BackfillOptions:
+def _backfill_options(options: Options, path: Path) -> BackfillOptions:
     return BackfillOptions(
-        timestamp_column=options["timestamp_column"],
-        outcome_column=options["outcome_column"],
-        outcome_positive=options["outcome_positive"],
-        outcome_negative=options["outcome_negative"],
-        id_column=options["id_column"],
-        batch_size=options["batch_size"],
+        timestamp_column=options.optional_text("timestamp_column"),
+        outcome_column=options.optional_text("outcome_column"),
+        outcome_positive=options.optional_text("outcome_positive"),
+        outcome_negative=options.optional_text("outcome_negative"),
+        id_column=options.optional_text("id_column"),
+        batch_size=options.integer("batch_size"),
         request_id=f"backfill:{path.name}"[:128],
     )

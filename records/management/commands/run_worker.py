@@ -34,7 +34,7 @@ def _watch(stopped: threading.Event) -> None:
 class Command(db_worker.Command):
     help = "Run background tasks (CSV imports) and re-queue or fail imports whose worker died."
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **options: Any) -> None:  # passed on to django-tasks' worker as they came
         stopped = threading.Event()
         watchdog = threading.Thread(target=_watch, args=(stopped,), daemon=True, name="import-watchdog")
         watchdog.start()

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.commands import Options
 from core.errors import ApplicationError
 from releases.services import release_abort
 
@@ -15,9 +14,10 @@ class Command(BaseCommand):
         parser.add_argument("name")
         parser.add_argument("--reason", required=True)
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    def handle(self, *args: str, **raw: object) -> None:
+        options = Options(raw)
         try:
-            release_abort(name=options["name"], reason=options["reason"])
+            release_abort(name=options.text("name"), reason=options.text("reason"))
         except ApplicationError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(f"{options['name']} has no challenger now\n")
+        self.stdout.write(f"{options.text('name')} has no challenger now\n")

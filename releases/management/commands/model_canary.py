@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.commands import Options
 from core.errors import ApplicationError
 from releases.management.commands._release import version_arg
 from releases.services import release_canary_set
@@ -18,11 +17,15 @@ class Command(BaseCommand):
         parser.add_argument("--reason", required=True)
         parser.add_argument("--force", action="store_true", help="even if its gates failed")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        version = version_arg(options["model_id"])
+    def handle(self, *args: str, **raw: object) -> None:
+        options = Options(raw)
+        version = version_arg(options.text("model_id"))
         try:
             release = release_canary_set(
-                model_version=version, percent=options["percent"], reason=options["reason"], force=options["force"]
+                model_version=version,
+                percent=options.optional_number("percent"),
+                reason=options.text("reason"),
+                force=options.flag("force"),
             )
         except ApplicationError as exc:
             raise CommandError(str(exc)) from None

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.commands import Options
 from core.errors import ApplicationError
 from predictions.management.options import policy_option
 from releases.management.commands._release import version_arg
@@ -20,14 +19,17 @@ class Command(BaseCommand):
         parser.add_argument("--refer-at", type=float, help="a new decision policy (a version with no records yet)")
         parser.add_argument("--decline-at", type=float, help="with --refer-at")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        version = version_arg(options["model_id"])
+    def handle(self, *args: str, **raw: object) -> None:
+        options = Options(raw)
+        version = version_arg(options.text("model_id"))
         try:
             promoted = release_promote(
                 model_version=version,
-                reason=options["reason"],
-                force=options["force"],
-                decision_policy=policy_option(options["refer_at"], options["decline_at"]),
+                reason=options.text("reason"),
+                force=options.flag("force"),
+                decision_policy=policy_option(
+                    options.optional_number("refer_at"), options.optional_number("decline_at")
+                ),
             )
         except ApplicationError as exc:
             raise CommandError(str(exc)) from None

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 from django.core.management.base import BaseCommand, CommandParser
 
+from core.commands import Options
 from predictions.selectors import loaded_model_get
 from releases.management.commands._release import since_arg, version_arg
 from releases.selectors import rows_replay, stored_rows_get
@@ -19,10 +19,13 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="only records of the last 30d, 12h, 90m...")
         parser.add_argument("--limit", type=int, help="at most this many of the newest records")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        version = version_arg(options["model_id"])
+    def handle(self, *args: str, **raw: object) -> None:
+        options = Options(raw)
+        version = version_arg(options.text("model_id"))
         model = loaded_model_get(model_id=version.model_id)
-        stored = stored_rows_get(name=version.name, since=since_arg(options["since"]), limit=options["limit"])
+        stored = stored_rows_get(
+            name=version.name, since=since_arg(options.optional_text("since")), limit=options.optional_integer("limit")
+        )
         started = time.perf_counter()
         replay = rows_replay(model=model, rows=stored.features)
         seconds = time.perf_counter() - started

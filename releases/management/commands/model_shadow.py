@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.commands import Options
 from core.errors import ApplicationError
 from releases.management.commands._release import version_arg
 from releases.services import release_shadow_start
@@ -16,10 +15,11 @@ class Command(BaseCommand):
         parser.add_argument("model_id", help="name@version")
         parser.add_argument("--reason", required=True)
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        version = version_arg(options["model_id"])
+    def handle(self, *args: str, **raw: object) -> None:
+        options = Options(raw)
+        version = version_arg(options.text("model_id"))
         try:
-            release_shadow_start(model_version=version, reason=options["reason"])
+            release_shadow_start(model_version=version, reason=options.text("reason"))
         except ApplicationError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{version.model_id} is in shadow for {version.name}\n")

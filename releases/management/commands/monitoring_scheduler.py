@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.commands import Options
 from monitoring.services.alerts import alerts_evaluate, webhook_deliveries_send
 from monitoring.services.fold import monitoring_fold
 from releases.services import releases_evaluate
@@ -24,8 +25,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--every", type=float, default=60, help="seconds between runs (0: run once)")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        every: float = options["every"]
+    def handle(self, *args: str, **raw: object) -> None:
+        options = Options(raw)
+        every: float = options.number("every")
         if every < 0:
             raise CommandError("--every must be 0 (once) or a number of seconds")
         stopping = False

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.commands import Options
 from predictions.models import ModelVersion
 from releases.management.commands._release import since_arg
 from releases.selectors import VERIFY_TOLERANCE, records_verify
@@ -17,16 +16,16 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="only records of the last 30d, 12h, 90m...")
         parser.add_argument("--sample", type=int, help="at most this many of the newest records per name")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        names = (
-            [options["model"]] if options["model"] else sorted(set(ModelVersion.objects.values_list("name", flat=True)))
-        )
-        if options["model"] and not ModelVersion.objects.filter(name=options["model"]).exists():
-            raise CommandError(f"model {options['model']!r} does not exist")
-        since = since_arg(options["since"])
+    def handle(self, *args: str, **raw: object) -> None:
+        options = Options(raw)
+        model = options.optional_text("model")
+        names = [model] if model else sorted(set(ModelVersion.objects.values_list("name", flat=True)))
+        if model and not ModelVersion.objects.filter(name=model).exists():
+            raise CommandError(f"model {model!r} does not exist")
+        since = since_arg(options.optional_text("since"))
         failed = 0
         for name in names:
-            result = records_verify(name=name, since=since, limit=options["sample"])
+            result = records_verify(name=name, since=since, limit=options.optional_integer("sample"))
             self.stdout.write(
                 f"{name}: {result.checked} records checked, {len(result.mismatches)} mismatches "
                 f"(max score error {result.max_score_error:.2e}, max driver error {result.max_contribution_error:.2e}, "
