@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core.logging import record_timing
 from core.metrics import EMBEDDING_SECONDS
+from core.types import FeatureRow
 
 if TYPE_CHECKING:
     from predictions.ml.embedding import Embedder
@@ -52,14 +53,17 @@ def embedder_reset_after_fork() -> None:
             reset()
 
 
-def embed_rows(*, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> np.ndarray:
+def embed_rows(*, model: LoadedModel, rows: Sequence[FeatureRow], encoded: np.ndarray | None = None) -> np.ndarray:
     """One encode call for all rows of one model version, with the version's embedder:
-    (N, 384) float32, unit length."""
+    (N, 384) float32, unit length. The tabular embedder reads ``encoded`` (the rows'
+    ``inference_encode``) when the caller has it."""
     started = time.perf_counter()
     if model.embedder == "tabular":
-        from predictions.ml.features import encode
+        from predictions.ml import features
 
-        vectors = model.tabular_embedder().encode_rows(encode(model.schema, rows))
+        vectors = model.tabular_embedder().encode_rows(
+            features.encode(model.schema, rows) if encoded is None else encoded
+        )
     else:
         from predictions.ml.embedding import render_text
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from core.errors import ApplicationError
+from core.types import FeatureRow
+from predictions.ml import features as ml_features
 from predictions.ml.features import validate_features, validate_protected
 from predictions.ml.scoring import Prediction
 from predictions.selectors import LoadedModel
@@ -95,6 +99,19 @@ def inference_validate_many(
     return rows, groups
 
 
-def inference_predict(*, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> list[Prediction]:
-    """Score validated rows with one vectorised predict+explain call."""
-    return model.scorer.predict(rows)
+def inference_encode(*, model: LoadedModel, rows: Sequence[FeatureRow]) -> np.ndarray:
+    """Validated rows as the model's matrix: encoded once per request, for the score and the
+    tabular embedding alike."""
+    return ml_features.encode(model.schema, rows)
+
+
+def inference_predict(
+    *, model: LoadedModel, rows: Sequence[FeatureRow], encoded: np.ndarray | None = None
+) -> list[Prediction]:
+    """Score validated rows with one vectorised predict+explain call (on ``encoded``, their
+    ``inference_encode``, when the caller has it)."""
+    if not rows:
+        return []
+    if encoded is None:
+        encoded = inference_encode(model=model, rows=rows)
+    return model.scorer.predict_encoded(encoded, rows)

@@ -33,7 +33,7 @@ from core.api.serializers import EARLIEST, LATEST
 from core.canonical import canonical_sha256
 from core.errors import ApplicationError
 from predictions.embedding_runtime import embed_rows
-from predictions.inference import inference_predict
+from predictions.inference import inference_encode, inference_predict
 from predictions.ml.features import coerce_text_features, validate_features, validate_protected
 from predictions.selectors import LoadedModel
 from records.models import Record
@@ -307,11 +307,12 @@ def _store(model: LoadedModel, rows: list[_Row], request_id: str, summary: Backf
     if not fresh:
         return
     values = [r.values for r in fresh]
+    encoded = inference_encode(model=model, rows=values)
     records = records_build(
         model=model,
         rows=values,
-        predictions=inference_predict(model=model, rows=values),
-        embeddings=embed_rows(model=model, rows=values),
+        predictions=inference_predict(model=model, rows=values, encoded=encoded),
+        embeddings=embed_rows(model=model, rows=values, encoded=encoded),
         origin=RecordOrigin(
             request_id=request_id,
             timestamps=[r.when for r in fresh],

@@ -17,6 +17,7 @@ from core.principal import Principal
 from predictions.embedding_runtime import embed_rows
 from predictions.inference import (
     FeatureValidationError,
+    inference_encode,
     inference_predict,
     inference_read_as,
     inference_validate_many,
@@ -120,8 +121,9 @@ def _score_part(
     timestamps: Sequence[datetime] | None,
 ) -> list[tuple[int, Record]]:
     with timed("score"):
-        predictions = inference_predict(model=part.model, rows=part.rows)
-    embeddings = embed_rows(model=part.model, rows=part.rows)  # Server-Timing "embed"
+        encoded = inference_encode(model=part.model, rows=part.rows)
+        predictions = inference_predict(model=part.model, rows=part.rows, encoded=encoded)
+    embeddings = embed_rows(model=part.model, rows=part.rows, encoded=encoded)  # Server-Timing "embed"
     part_origin = RecordOrigin(
         request_id=origin.request_id,
         created_by=origin.created_by,

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.types import FeatureRow
 from monitoring.services.fold import monitoring_fold
-from predictions.selectors import loaded_model_get
+from predictions.selectors import LoadedModel, loaded_model_get
 from predictions.services import DEMO_MODEL_NAME
 from records.models import Record
 from records.prediction import prediction_create
@@ -31,9 +32,12 @@ class HistorySummary:
     outcomes: int
 
 
+Progress = Callable[[int, int, HistorySummary], None]  # (days done, days, summary so far)
+
+
 def _history_rows(
-    rng: np.random.Generator, pool: list[tuple[dict[str, Any], dict[str, Any]]], n: int, shifted: bool
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rng: np.random.Generator, pool: list[tuple[FeatureRow, FeatureRow]], n: int, shifted: bool
+) -> tuple[list[FeatureRow], list[FeatureRow]]:
     """``n`` applicants drawn from the pool: their features and their protected attributes."""
     picked = [pool[i] for i in rng.integers(0, len(pool), n)]
     rows = [dict(features) for features, _ in picked]
@@ -45,8 +49,8 @@ def _history_rows(
 
 
 def _history_day(
-    model: Any,
-    pool: list[tuple[dict[str, Any], dict[str, Any]]],
+    model: LoadedModel,
+    pool: list[tuple[FeatureRow, FeatureRow]],
     day: date,
     shifted: bool,
     per_day: int,
@@ -54,13 +58,15 @@ def _history_day(
     request_id: str,
 ) -> tuple[int, int]:
     """One day of demo traffic through the predict path; outcomes drawn from each score, known 30
-    to 60 days after the prediction (only those already due are set)."""
+    to 60 days after the prediction (only those already due are set). Today's traffic stops at now:
+    no record is ever stamped in the future."""
     rng = np.random.default_rng([seed, day.toordinal()])
     rows, protected = _history_rows(rng, pool, per_day, shifted)
     start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-    times = sorted(start + timedelta(seconds=float(s)) for s in rng.uniform(0, 86_400, per_day))
-    records = prediction_create(model=model, items=rows, protected=protected, request_id=request_id, timestamps=times)
     now = timezone.now()
+    span = min(86_400.0, max(0.0, (now - start).total_seconds()))
+    times = sorted(start + timedelta(seconds=float(s)) for s in rng.uniform(0, span, per_day))
+    records = prediction_create(model=model, items=rows, protected=protected, request_id=request_id, timestamps=times)
     due = []
     for record in records:
         outcome = bool(rng.random() < record.risk_score)
@@ -70,7 +76,9 @@ def _history_day(
     return len(records), record_set_outcomes(outcomes=due)
 
 
-def demo_history_seed(*, days: int = 90, per_day: int = 200, seed: int = 2026, progress: Any = None) -> HistorySummary:
+def demo_history_seed(
+    *, days: int = 90, per_day: int = 200, seed: int = 2026, progress: Progress | None = None
+) -> HistorySummary:
     """``days`` days of demo traffic ending today, once: a re-run (after an interruption too) seeds
     only the days still missing, against the same last day. Then one fold."""
     from predictions.ml.features import decode_row, encode_frame

@@ -25,6 +25,7 @@ def test_the_history_has_a_late_shift_and_late_outcomes_and_is_seeded_once(demo_
     assert len(records) == 732 and all(r.embedding is not None for r in records[:5])
     days = {r.timestamp.date() for r in records}
     assert min(days) == today - timedelta(days=60) and max(days) == today
+    assert max(r.timestamp for r in records) <= timezone.now()  # today's traffic stops at now
     with_outcome = [r for r in records if r.outcome is not None]
     assert with_outcome
     for r in with_outcome:

@@ -351,3 +351,26 @@ def test_a_subject_id_that_is_not_text_is_a_400_naming_it(jwt_client, german_cre
     assert response.status_code == 400
     assert "subject_id" in response.json()["error"]["fields"]
     assert not Record.objects.exists()
+
+
+def test_a_tabular_row_is_encoded_once_per_request(jwt_client, german_credit_row, demo_model, monkeypatch):
+    """The score and the tabular embedding share one encoding (each used to encode the row itself)."""
+    from predictions.ml import features, scoring
+
+    assert demo_model.embedder == "tabular"
+    calls = []
+    original = features.encode
+
+    def counted(schema, rows):
+        calls.append(len(rows))
+        return original(schema, rows)
+
+    monkeypatch.setattr(features, "encode", counted)
+    monkeypatch.setattr(scoring, "encode", counted)
+    response = jwt_client.post(PREDICT, {"model": "credit", "features": german_credit_row}, format="json")
+    assert response.status_code == 201
+    batch = jwt_client.post(
+        f"{PREDICT}batch/", {"model": "credit", "items": [{"features": german_credit_row}] * 3}, format="json"
+    )
+    assert batch.status_code == 201, batch.content
+    assert calls == [1, 3]

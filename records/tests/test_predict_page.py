@@ -143,3 +143,25 @@ def test_a_bad_protected_value_on_the_form_is_named_and_nothing_is_stored(
     html = client.post("/", data, HTTP_HX_REQUEST="true").content.decode()
     assert 'id="e-personal_status_and_sex"' in html and "Unknown category" in html
     assert not Record.objects.exists()
+
+
+def test_a_form_submission_is_validated_once(client, staff_user, demo_model, embedder, german_credit_row, monkeypatch):
+    """The view used to validate the features itself and then again on the predict path."""
+    from predictions.ml import features
+    from records.models import Record
+
+    calls = []
+    for module in ("predictions.inference", "records.views"):
+        for name in ("validate_features", "validate_protected"):
+            original = getattr(features, name)
+
+            def counted(*args, _name=name, _original=original, **kwargs):
+                calls.append(_name)
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(f"{module}.{name}", counted)
+    client.force_login(staff_user)
+    data = {**_form(german_credit_row), "foreign_worker": "yes"}
+    html = client.post("/", data, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="risk-score"' in html and Record.objects.count() == 1
+    assert sorted(calls) == ["validate_features", "validate_protected"]
