@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from core.errors import ApplicationError
-from core.types import FeatureRow
+from core.types import FeatureRow, FeatureValue
 from predictions.ml import features as ml_features
 from predictions.ml.features import validate_features, validate_protected
 from predictions.ml.scoring import Prediction
@@ -55,14 +54,14 @@ class FeatureValidationError(ApplicationError):
 PROTECTED_IN_FEATURES = "A protected attribute: send it in 'protected'; it is never used for the score."
 
 
-def inference_validate(*, model: LoadedModel, features: Any) -> dict[str, Any]:
+def inference_validate(*, model: LoadedModel, features: object) -> FeatureRow:
     result = validate_features(model.schema, features)
     if not result.ok:
         raise FeatureValidationError(errors=result.errors)
     return result.values
 
 
-def inference_read_as(*, model: LoadedModel, row: dict[str, Any]) -> dict[str, Any] | None:
+def inference_read_as(*, model: LoadedModel, row: Mapping[str, FeatureValue]) -> FeatureRow | None:
     """Another version's validated row as ``model`` reads it (only its own features, validated by its
     schema), or None if it cannot: how a challenger or a replay reads a stored or served row."""
     names = model.feature_names
@@ -71,12 +70,12 @@ def inference_read_as(*, model: LoadedModel, row: dict[str, Any]) -> dict[str, A
 
 
 def inference_validate_many(
-    *, model: LoadedModel, items: Sequence[Any], protected: Sequence[Any] | None = None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    *, model: LoadedModel, items: Sequence[object], protected: Sequence[object] | None = None
+) -> tuple[list[FeatureRow], list[FeatureRow]]:
     """Validate every item's features and protected attributes; report all bad items (by index)
     at once. Returns the rows and each item's protected attributes ({} when none was given)."""
-    rows: list[dict[str, Any]] = []
-    groups: list[dict[str, Any]] = []
+    rows: list[FeatureRow] = []
+    groups: list[FeatureRow] = []
     item_errors: dict[int, dict[str, str]] = {}
     item_protected: dict[int, dict[str, str]] = {}
     hidden = model.protected_names

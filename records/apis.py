@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from core.api.serializers import DATE_TIME_SCHEMA
 from core.errors import ApplicationError
 from core.logging import request_id_var
 from core.timefmt import iso_z
+from core.types import JSON, JSONObject
 from predictions import api_docs, selectors
 from predictions.embedding_runtime import embed_rows
 from predictions.inference import inference_validate
@@ -31,7 +33,7 @@ from predictions.serializers import (
 )
 from records.idempotency import idempotent_call, request_fingerprint
 from records.models import Record
-from records.prediction import prediction_create, prediction_create_one
+from records.prediction import Client, prediction_create, prediction_create_one
 from records.selectors import (
     MAX_K,
     MAX_PAGE_SIZE,
@@ -293,7 +295,7 @@ class RecordViewSet(viewsets.ViewSet):
         return Response(RecordDetailSerializer(record).data)
 
 
-def _prediction_body(record: Record, request_id: str) -> dict[str, Any]:
+def _prediction_body(record: Record, request_id: str) -> JSONObject:
     return {
         "record_id": str(record.id),
         "model_id": record.model_id,
@@ -325,7 +327,7 @@ class PredictViewSet(viewsets.ViewSet):
 
     permission_classes = [IsAuthenticated]
 
-    def _run(self, request: Request, endpoint: str, compute: Any) -> Response:
+    def _run(self, request: Request, endpoint: str, compute: Callable[[], tuple[int, JSONObject]]) -> Response:
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is None:
             status_code, body = compute()
@@ -395,7 +397,7 @@ class PredictViewSet(viewsets.ViewSet):
         data, model = model_request(PredictRequestSerializer, request)
         request_id = request_id_var.get()
 
-        def compute() -> tuple[int, dict[str, Any]]:
+        def compute() -> tuple[int, JSONObject]:
             record = prediction_create_one(
                 model=model,
                 features=data["features"],
@@ -444,14 +446,14 @@ class PredictViewSet(viewsets.ViewSet):
         data, model = model_request(BatchRequestSerializer, request)
         request_id = request_id_var.get()
 
-        def compute() -> tuple[int, dict[str, Any]]:
+        def compute() -> tuple[int, JSONObject]:
             items = [item["features"] for item in data["items"]]
             subjects = [item.get("subject_id") for item in data["items"]]
             protected = [item.get("protected") for item in data["items"]]
             records = prediction_create(
                 model=model, items=items, subjects=subjects, protected=protected, **_client(request)
             )
-            results = [_prediction_body(record, request_id) for record in records]
+            results: list[JSON] = [_prediction_body(record, request_id) for record in records]
             return 201, {"model_id": model.champion.model_id, "request_id": request_id, "results": results}
 
         return self._run(request, "predict_batch", compute)
@@ -467,7 +469,7 @@ def model_request(
     return data, selectors.loaded_route_get(name=data.get("model"), model_id=data.get("model_id"))
 
 
-def _client(request: Request) -> dict[str, Any]:
+def _client(request: Request) -> Client:
     """Who a prediction is stored for: the request's user and API key, and its request id."""
     api_key = request.auth if isinstance(request.auth, ApiKey) else None
     return {"request_id": request_id_var.get(), "created_by": request.user, "api_key": api_key}

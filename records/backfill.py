@@ -21,10 +21,10 @@ import gzip
 import hashlib
 import io
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -32,6 +32,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from core.api.serializers import EARLIEST, LATEST
 from core.canonical import canonical_sha256
 from core.errors import ApplicationError
+from core.types import FeatureRow, FeatureValue
 from predictions.embedding_runtime import embed_rows
 from predictions.inference import inference_encode, inference_predict
 from predictions.ml.features import coerce_text_features, validate_features, validate_protected
@@ -85,7 +86,7 @@ class _Counting(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def readinto(self, buffer: Any) -> int:  # io's WriteableBuffer: any writable bytes-like object
         data = self.inner.read(len(buffer))
         self.count += len(data)
         if self.limit is not None and self.count > self.limit:
@@ -109,7 +110,7 @@ class _Source:
         self.text = io.TextIOWrapper(expanded, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
-def fingerprint(model_pk: int, values: dict[str, Any], source_timestamp: str) -> str:
+def fingerprint(model_pk: int, values: Mapping[str, FeatureValue], source_timestamp: str) -> str:
     return canonical_sha256([model_pk, values, source_timestamp])
 
 
@@ -139,18 +140,23 @@ def _parse_timestamp(raw: str) -> datetime | None:
     return parsed if EARLIEST <= parsed <= LATEST else None
 
 
+T = TypeVar("T")
+# One CSV row as csv.DictReader gives it: a missing cell is None.
+CsvRow = Mapping[str, str | None]
+
+
 def _reason(errors: dict[str, str]) -> str:
     return "; ".join(f"{name}: {message}" for name, message in errors.items())
 
 
-def spreadsheet_safe(value: Any) -> Any:
+def spreadsheet_safe(value: T) -> T | str:
     """A cell a spreadsheet will show as text, never run as a formula (OWASP's CSV injection rule)."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
 
 
-def _printable(value: Any) -> Any:
+def _printable(value: T) -> T | str:
     """A cell fit to write back out: undecodable bytes shown as ``?``, NUL dropped."""
     if not isinstance(value, str):
         return value
@@ -180,8 +186,8 @@ def _batches(reader: Iterator[dict[str, str]], size: int) -> Iterator[list[dict[
 
 @dataclass
 class _Row:
-    values: dict[str, Any]
-    protected: dict[str, Any]
+    values: FeatureRow
+    protected: FeatureRow
     when: datetime | None
     outcome: bool | None
     key: str
@@ -197,7 +203,7 @@ class _RowReader:
         self.copies: dict[bytes, int] = {}
         self.ids: set[str] = set()
 
-    def _outcome(self, raw_row: dict[str, Any], errors: dict[str, str]) -> bool | None:
+    def _outcome(self, raw_row: CsvRow, errors: dict[str, str]) -> bool | None:
         options = self.options
         if not options.outcome_column:
             return None
@@ -213,7 +219,7 @@ class _RowReader:
         )
         return None
 
-    def _when(self, raw_row: dict[str, Any], errors: dict[str, str]) -> tuple[datetime | None, str]:
+    def _when(self, raw_row: CsvRow, errors: dict[str, str]) -> tuple[datetime | None, str]:
         column = self.options.timestamp_column
         if not column:
             return None, ""
@@ -223,7 +229,7 @@ class _RowReader:
             errors[column] = f"Not an ISO 8601 date or time in the years 1900-2999: {source[:40]!r}."
         return when, source
 
-    def _key(self, raw_row: dict[str, Any], values: dict[str, Any], source_ts: str, errors: dict[str, str]) -> str:
+    def _key(self, raw_row: CsvRow, values: FeatureRow, source_ts: str, errors: dict[str, str]) -> str:
         column = self.options.id_column
         if column:
             ident = (raw_row.get(column) or "").strip()
@@ -240,7 +246,7 @@ class _RowReader:
         self.copies[digest] = copy + 1
         return _copy_fingerprint(base, copy)
 
-    def read(self, raw_row: dict[str, Any]) -> _Row | dict[str, str]:
+    def read(self, raw_row: CsvRow) -> _Row | dict[str, str]:
         cells = [value for value in raw_row.values() if isinstance(value, str)]
         if any("\x00" in cell for cell in cells):
             return {"row": "the row contains a NUL byte"}
@@ -262,7 +268,7 @@ class _RowReader:
             return errors
         return _Row(values=validated.values, protected=protected, when=when, outcome=outcome, key=key)
 
-    def _protected(self, raw_row: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    def _protected(self, raw_row: CsvRow, errors: dict[str, str]) -> FeatureRow:
         """The row's protected columns (stored apart from the features; an empty cell: not given)."""
         specs = self.model.protected
         typed, problems = coerce_text_features(specs, {s.name: raw_row[s.name] for s in specs if s.name in raw_row})

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -13,6 +12,7 @@ from django.utils import timezone
 from core.canonical import canonical_sha256
 from core.errors import ApplicationError
 from core.principal import Principal
+from core.types import JSONObject
 from records.models import IdempotencyKey
 
 
@@ -27,7 +27,7 @@ class IdempotencyConflict(ApplicationError):
         self.key = key
 
 
-def request_fingerprint(*, endpoint: str, body: Any) -> str:
+def request_fingerprint(*, endpoint: str, body: object) -> str:
     return canonical_sha256({"endpoint": endpoint, "body": body})
 
 
@@ -37,8 +37,8 @@ def idempotent_call(
     owner: Principal,
     endpoint: str,
     fingerprint: str,
-    compute: Callable[[], tuple[int, dict[str, Any]]],
-) -> tuple[int, dict[str, Any], bool]:
+    compute: Callable[[], tuple[int, JSONObject]],
+) -> tuple[int, JSONObject, bool]:
     """Run ``compute`` at most once per (owner, key) within the TTL; replay its stored response after.
 
     The stored response commits in the same transaction as whatever ``compute`` writes, and
@@ -71,7 +71,7 @@ def idempotent_call(
         return status_code, body, False
 
 
-def idempotency_keys_cleanup(*, now: Any = None) -> int:
+def idempotency_keys_cleanup(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS)
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted

@@ -7,13 +7,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypedDict, Unpack
 
 from accounts.models import ApiKey
 from core.canonical import canonical_sha256
 from core.logging import timed
 from core.metrics import CHALLENGER_FAILURES, PREDICTIONS
 from core.principal import Principal
+from core.types import FeatureRow
 from predictions.embedding_runtime import embed_rows
 from predictions.inference import (
     FeatureValidationError,
@@ -42,15 +43,15 @@ class _Part:
     model: LoadedModel
     served_by: str
     indices: list[int]
-    rows: list[dict[str, Any]]
+    rows: list[FeatureRow]
 
 
 def prediction_create(
     *,
     model: LoadedModel | LoadedRoute,
-    items: Sequence[Any],
+    items: Sequence[object],
     subjects: Sequence[str | None] | None = None,
-    protected: Sequence[Any] | None = None,
+    protected: Sequence[object] | None = None,
     request_id: str = "",
     created_by: Principal | None = None,
     api_key: ApiKey | None = None,
@@ -91,12 +92,12 @@ def prediction_create(
     return records
 
 
-def subject_key(row: dict[str, Any], subject: str | None) -> str:
+def subject_key(row: FeatureRow, subject: str | None) -> str:
     """The applicant a canary split hashes: the client's subject_id, else the canonical features."""
     return f"id:{subject}" if subject else f"features:{canonical_sha256(row)}"
 
 
-def _route(route: LoadedRoute, rows: list[dict[str, Any]], subjects: Sequence[str | None] | None) -> list[_Part]:
+def _route(route: LoadedRoute, rows: list[FeatureRow], subjects: Sequence[str | None] | None) -> list[_Part]:
     if route.canary is None:
         return [_Part(route.champion, "pinned" if route.pinned else "champion", list(range(len(rows))), rows)]
     canary = route.canary
@@ -163,12 +164,27 @@ def _failure(model: LoadedModel, mode: str, rows: int, exc: Exception) -> None:
     )
 
 
-def prediction_create_one(*, model: LoadedModel | LoadedRoute, features: Any, **client: Any) -> Record:
+class Client(TypedDict, total=False):
+    """Who a prediction is stored for."""
+
+    request_id: str
+    created_by: Principal | None
+    api_key: ApiKey | None
+
+
+def prediction_create_one(
+    *,
+    model: LoadedModel | LoadedRoute,
+    features: object,
+    subject_id: str | None = None,
+    protected: object = None,
+    **client: Unpack[Client],
+) -> Record:
     """One prediction; its invalid features are named ``features.<name>`` (not as item 0 of a batch)."""
-    subject = client.pop("subject_id", None)
-    protected = client.pop("protected", None)
     try:
-        [record] = prediction_create(model=model, items=[features], subjects=[subject], protected=[protected], **client)
+        [record] = prediction_create(
+            model=model, items=[features], subjects=[subject_id], protected=[protected], **client
+        )
     except FeatureValidationError as exc:
         raise exc.item(0) from None
     return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,10 +13,12 @@ import numpy as np
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
 from accounts.models import ApiKey
 from core.principal import Principal, user_or_none
+from core.types import FeatureRow
 from predictions.ml.scoring import Prediction
 from predictions.selectors import LoadedModel
 from records.models import ClockTimestamp, Record, ShadowResult
@@ -32,14 +35,14 @@ class RecordOrigin:
     outcomes: Sequence[bool | None] | None = None
     fingerprints: Sequence[str | None] | None = None
     subjects: Sequence[str | None] | None = None
-    protected: Sequence[dict[str, Any]] | None = None  # each row's protected attributes
+    protected: Sequence[FeatureRow] | None = None  # each row's protected attributes
     served_by: str = "champion"
 
 
 def records_build(
     *,
     model: LoadedModel,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[FeatureRow],
     predictions: Sequence[Prediction],
     embeddings: np.ndarray | None,
     origin: RecordOrigin,
@@ -94,23 +97,25 @@ _COPY_COLUMNS = {
 # An API record's INSERT writes those and who asked (the rest are database defaults or set later).
 _INSERT_COLUMNS = (*_COPY_COLUMNS, "created_by_id", "api_key_id")
 _JSON_COLUMNS = {"features_json", "drivers", "reasons", "protected"}
-_vector_ready: weakref.WeakSet[Any] = weakref.WeakSet()  # psycopg connections that know pgvector's type
+_vector_ready: weakref.WeakSet[psycopg.Connection[Any]] = (
+    weakref.WeakSet()
+)  # psycopg connections that know pgvector's type
 
 
-def _vector_connection() -> Any:
+def _vector_connection() -> psycopg.Connection[TupleRow]:
     """The default database's psycopg connection, with pgvector's types registered once per
     connection (registering looks the types up in the database)."""
     from pgvector.psycopg import register_vector
 
     connection.ensure_connection()
-    raw = connection.connection
+    raw: psycopg.Connection[TupleRow] = connection.connection
     if raw not in _vector_ready:
         register_vector(raw)
         _vector_ready.add(raw)
     return raw
 
 
-def _insert_values(record: Record) -> list[Any]:
+def _insert_values(record: Record) -> list[object]:
     values = [getattr(record, column) for column in _INSERT_COLUMNS]
     return [Jsonb(v) if c in _JSON_COLUMNS else v for c, v in zip(_INSERT_COLUMNS, values, strict=True)]
 
@@ -121,7 +126,7 @@ _SHADOW_COLUMNS = (
 )  # fmt: skip
 
 
-def _shadow_values(result: ShadowResult) -> list[Any]:
+def _shadow_values(result: ShadowResult) -> list[object]:
     values = [getattr(result, column) for column in _SHADOW_COLUMNS]
     return [Jsonb(v) if c == "drivers" else v for c, v in zip(_SHADOW_COLUMNS, values, strict=True)]
 
@@ -144,7 +149,7 @@ def record_create_many(*, records: Sequence[Record], shadows: Sequence[ShadowRes
     if len(records) <= size:
         _insert(records, shadows)
     else:
-        by_record: dict[Any, list[ShadowResult]] = {}
+        by_record: dict[uuid.UUID, list[ShadowResult]] = {}
         for result in shadows:
             by_record.setdefault(result.record_id, []).append(result)
         with transaction.atomic():
@@ -235,7 +240,7 @@ def record_set_outcome(
     return record
 
 
-def record_set_outcomes(*, outcomes: Sequence[tuple[Any, bool, datetime]]) -> int:
+def record_set_outcomes(*, outcomes: Sequence[tuple[uuid.UUID, bool, datetime]]) -> int:
     """Many outcomes at once, (record id, outcome, observed at) each, in one UPDATE; returns how many
     records changed. For bulk feeds (the demo history); one at a time is ``record_set_outcome``."""
     if not outcomes:

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from django.db.models import Case, F, Q, Value, When
 
+from core.types import FeatureRow, JSONObject
 from predictions.inference import inference_read_as
-from predictions.ml.decisions import LabelBand
+from predictions.ml.decisions import LabelBand, Reason
 from predictions.ml.features import encode
+from predictions.ml.scoring import Driver
 from predictions.models import ModelVersion, Release
 from predictions.selectors import LoadedModel, ModelNotFound, loaded_model_get
 from records.models import Record, ShadowResult
@@ -30,19 +33,19 @@ VERIFY_TOLERANCE = 1e-9
 class StoredRows:
     """Stored records as arrays, oldest first."""
 
-    ids: list[Any] = field(default_factory=list)
+    ids: list[uuid.UUID] = field(default_factory=list)
     version_ids: list[int] = field(default_factory=list)
     timestamps: list[datetime] = field(default_factory=list)
-    features: list[dict[str, Any]] = field(default_factory=list)
+    features: list[FeatureRow] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     contributions: list[list[float] | None] = field(default_factory=list)
-    drivers: list[list[dict[str, Any]]] = field(default_factory=list)
+    drivers: list[list[Driver]] = field(default_factory=list)
     outcomes: list[bool | None] = field(default_factory=list)
     served_by: list[str] = field(default_factory=list)
-    protected: list[dict[str, Any]] = field(default_factory=list)
+    protected: list[FeatureRow] = field(default_factory=list)
     decisions: list[str] = field(default_factory=list)
-    reasons: list[list[dict[str, Any]]] = field(default_factory=list)
+    reasons: list[list[Reason]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -90,7 +93,7 @@ def stored_rows_get(
     rows = list(values[:limit] if limit else values)
     rows.reverse()
     out = StoredRows()
-    columns: tuple[list[Any], ...] = (
+    columns: tuple[list[Any], ...] = (  # each list holds one column's values, as the database gives them
         out.ids, out.version_ids, out.timestamps, out.features, out.scores, out.labels, out.outcomes, out.served_by,
         *((out.contributions, out.drivers, out.decisions, out.reasons) if with_drivers else ()),
         *((out.protected,) if with_protected else ()),
@@ -113,13 +116,13 @@ class Replay:
     decisions: list[str] = field(default_factory=list)
 
 
-def readable_rows(*, model: LoadedModel, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def readable_rows(*, model: LoadedModel, rows: Sequence[FeatureRow]) -> list[FeatureRow]:
     """``rows`` as ``model`` reads them (its own features, validated); rows it cannot read are left out."""
     read = (inference_read_as(model=model, row=row) for row in rows)
     return [row for row in read if row is not None]
 
 
-def rows_replay(*, model: LoadedModel, rows: Sequence[dict[str, Any]], validated: bool = False) -> Replay:
+def rows_replay(*, model: LoadedModel, rows: Sequence[FeatureRow], validated: bool = False) -> Replay:
     """Score ``rows`` with ``model`` as serving would (one vectorised score + explain). ``validated``
     rows are that version's own stored features, used as they are; others are read through the
     version's schema (its features only), and rows it cannot read are left out."""
@@ -142,7 +145,7 @@ def rows_replay(*, model: LoadedModel, rows: Sequence[dict[str, Any]], validated
 
 @dataclass(frozen=True)
 class Mismatch:
-    record_id: Any
+    record_id: uuid.UUID
     model_id: str
     stored_score: float
     replayed_score: float
@@ -166,7 +169,7 @@ def _stored_contributions(model: LoadedModel, stored: StoredRows, i: int) -> np.
     return np.array([by_name.get(spec.name, math.nan) for spec in model.schema], dtype=np.float64)
 
 
-def _same_decision(decision: str, expected: Sequence[Mapping[str, Any]], stored: StoredRows, i: int) -> bool:
+def _same_decision(decision: str, expected: Sequence[Reason], stored: StoredRows, i: int) -> bool:
     """The stored decision and reasons are the replay's (codes in order, contributions to the
     tolerance); a record scored before decisions has none to compare."""
     if not stored.decisions[i]:
@@ -216,7 +219,19 @@ def records_verify(*, name: str, since: datetime | None = None, limit: int | Non
     return Verification(len(stored), mismatches, worst_score, worst_contribution, time.perf_counter() - started)
 
 
-def release_state_get(*, name: str) -> dict[str, Any]:
+class ReleaseState(TypedDict):
+    name: str
+    champion: str | None
+    challenger: str | None
+    mode: str
+    percent: float
+    ramp: list[float]
+    gates: JSONObject
+    validation: Validation | None
+    events: list[ReleaseEvent]
+
+
+def release_state_get(*, name: str) -> ReleaseState:
     """A name's champion, challenger, split, gate thresholds, the challenger's latest validation and
     the newest 50 events of its timeline. ModelNotFound (404) for a name with no versions."""
     versions = ModelVersion.objects.filter(name=name).defer("artifact", "reference_profile", "holdout")
@@ -247,6 +262,14 @@ def release_state_get(*, name: str) -> dict[str, Any]:
     }
 
 
+class Flip(TypedDict):
+    edge: float
+    label: str
+    near: int  # records whose champion score is within EDGE_WINDOW of the edge
+    up: int  # of those, the challenger put above the edge where the champion was below
+    down: int
+
+
 @dataclass(frozen=True)
 class ShadowReport:
     challenger: str
@@ -255,7 +278,7 @@ class ShadowReport:
     mean_abs_difference: float
     labels: list[str]
     agreement: list[list[int]]  # rows: the champion's label, columns: the challenger's
-    flips: list[dict[str, Any]]  # per band edge: records near it whose label differs, each way
+    flips: list[Flip]  # per band edge: records near it whose label differs, each way
     labelled: int
     champion_auc: float
     challenger_auc: float
@@ -280,7 +303,7 @@ def shadow_report(*, challenger: ModelVersion, champion_bands: Sequence[LabelBan
         agreement[labels.index(served)][labels.index(shadow)] += 1
     served_scores = np.array([r[0] for r in rows], dtype=np.float64)
     shadow_scores = np.array([r[1] for r in rows], dtype=np.float64)
-    flips = []
+    flips: list[Flip] = []
     for band in champion_bands[1:]:
         near = [r for r in rows if abs(r[0] - band["min"]) <= EDGE_WINDOW]
         up = sum(1 for r in near if r[0] < band["min"] <= r[1])
