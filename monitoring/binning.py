@@ -4,10 +4,13 @@ features in profile order, then the score, then the label."""
 
 from __future__ import annotations
 
-from typing import Any
+from predictions.ml.reference import ProfileFeature, ReferenceProfile
+
+# Named parameters of a query (psycopg binds them; none is ever formatted into the SQL).
+SqlParams = dict[str, object]
 
 
-def _feature_sql(j: int, feature: dict[str, Any], params: dict[str, Any]) -> str:
+def _feature_sql(j: int, feature: ProfileFeature, params: SqlParams) -> str:
     # Each CASE tests one expression once: a JSON lookup costs more than the comparisons.
     params[f"n{j}"] = feature["name"]
     value = f"r.features_json -> %(n{j})s"
@@ -31,7 +34,7 @@ def _feature_sql(j: int, feature: dict[str, Any], params: dict[str, Any]) -> str
     return f"CASE {kind} WHEN 'number' THEN {present} ELSE {n_bins} END"
 
 
-def bins_sql(profile: dict[str, Any], params: dict[str, Any]) -> str:
+def bins_sql(profile: ReferenceProfile, params: SqlParams) -> str:
     """``ARRAY[...]::smallint[]``: a record's bin for every profile feature, the score and the label
     (NULL for a label outside the profile's bands). Adds its parameters to ``params``."""
     parts = [_feature_sql(j, feature, params) for j, feature in enumerate(profile["features"])]

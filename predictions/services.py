@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -14,10 +14,12 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.principal import Principal, user_or_none
+from core.types import JSON, JSONObject, json_object
 from predictions.ml.decisions import LabelBand
 from predictions.models import ModelVersion, PromotionEvent, default_label_bands
 
 if TYPE_CHECKING:
+    from predictions.ml.reference import ReferenceProfile
     from predictions.ml.training import TrainedModel
 
 # The ML modules (scikit-learn, pandas, skops) are imported inside the functions that train or store
@@ -36,12 +38,12 @@ class RegistryError(ApplicationError):
     status = 409
 
 
-def _trained_profile(trained: TrainedModel, bands: Sequence[LabelBand]) -> dict[str, Any]:
+def _trained_profile(trained: TrainedModel, bands: Sequence[LabelBand]) -> ReferenceProfile | None:
     from predictions.ml.reference import profile_from_scorer
     from predictions.ml.scoring import scoring_model_from_trained
 
     if trained.train_encoded is None or trained.holdout_encoded is None:
-        return {}
+        return None
     return profile_from_scorer(
         scoring_model_from_trained(trained, bands),
         train_encoded=trained.train_encoded,
@@ -50,10 +52,11 @@ def _trained_profile(trained: TrainedModel, bands: Sequence[LabelBand]) -> dict[
     )
 
 
-def _holdout(trained: TrainedModel) -> dict[str, Any]:
+def _holdout(trained: TrainedModel) -> JSONObject:
     if trained.holdout_rows is None or trained.holdout_outcomes is None:
         return {}
-    return {"rows": trained.holdout_rows, "outcomes": trained.holdout_outcomes}
+    rows: list[JSON] = [json_object(row) for row in trained.holdout_rows]
+    return {"rows": rows, "outcomes": list(trained.holdout_outcomes)}
 
 
 def _sha256(path: Path) -> str:
@@ -68,8 +71,8 @@ def model_version_register(
     name: str,
     embedder: str = ModelVersion.Embedder.TABULAR,
     label_bands: Sequence[LabelBand] | None = None,
-    decision_policy: dict[str, Any] | None = None,
-    reasons: Any = None,
+    decision_policy: Mapping[str, JSON] | None = None,
+    reasons: JSON = None,
     notes: str = "",
     created_by: Principal | None = None,
 ) -> ModelVersion:
@@ -98,8 +101,8 @@ def model_version_register(
 
 
 def _trained_fields(
-    trained: TrainedModel, bands: Sequence[LabelBand], decision_policy: dict[str, Any] | None, reasons: Any
-) -> dict[str, Any]:
+    trained: TrainedModel, bands: Sequence[LabelBand], decision_policy: Mapping[str, JSON] | None, reasons: JSON
+) -> dict[str, object]:
     """A trained model's registry columns: its artifact, schemas, policy, reasons, metrics, profile."""
     from predictions.ml.artifacts import dump_artifact, sha256_hex
     from predictions.ml.decisions import policy_get, reason_table_build
@@ -121,7 +124,7 @@ def _trained_fields(
         "decision_policy": policy_get(decision_policy, bands).to_dict(),
         "reason_table": [family.to_dict() for family in table],
         "metrics": trained.metrics,
-        "reference_profile": _trained_profile(trained, bands),
+        "reference_profile": _trained_profile(trained, bands) or {},  # {}: no profile
         "training_sha256": trained.training_sha256,
         "training_rows": trained.training_rows,
         "holdout": _holdout(trained),
@@ -140,8 +143,8 @@ def model_version_train(
     exclude: list[str] | None = None,
     protected: list[str] | None = None,
     descriptions: dict[str, str] | None = None,
-    reasons: Any = None,
-    decision_policy: dict[str, Any] | None = None,
+    reasons: JSON = None,
+    decision_policy: Mapping[str, JSON] | None = None,
     embedder: str = ModelVersion.Embedder.TABULAR,
     promote: bool = False,
     created_by: Principal | None = None,

@@ -27,12 +27,18 @@ import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from core.errors import InternalError
+from core.types import FeatureValue
 from predictions.ml.features import FeatureSpec
+
+if TYPE_CHECKING:
+    import onnx
+
+    from predictions.ml.explain import Explainer, TreeExplainer
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +54,7 @@ class EmbedderError(InternalError, RuntimeError):
     code = "embedder_unavailable"
 
 
-def format_value(value: Any) -> str:
+def format_value(value: FeatureValue) -> str:
     if value is None:
         return "?"
     if isinstance(value, bool):
@@ -62,7 +68,7 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def render_text(schema: Sequence[FeatureSpec], values: Mapping[str, Any]) -> str:
+def render_text(schema: Sequence[FeatureSpec], values: Mapping[str, FeatureValue]) -> str:
     """Canonical, deterministic text of one validated row."""
     return "; ".join(format_value(values.get(spec.name)) for spec in schema)
 
@@ -126,7 +132,7 @@ def without_mask_ops(model_bytes: bytes) -> bytes:
     def made_by(name: str, op: str) -> bool:
         return name in producer and producer[name].op_type == op
 
-    def nan_guard(node: Any) -> bool:  # where(isnan(p), 0, p) after a softmax
+    def nan_guard(node: onnx.NodeProto) -> bool:  # where(isnan(p), 0, p) after a softmax
         condition, _, value = node.input
         return made_by(value, "Softmax") and made_by(condition, "IsNaN") and producer[condition].input[0] == value
 
@@ -375,7 +381,7 @@ class TabularEmbedder:
 
     backend = "tabular"
 
-    def __init__(self, explainer: Any, schema: Sequence[FeatureSpec]) -> None:
+    def __init__(self, explainer: Explainer, schema: Sequence[FeatureSpec]) -> None:
         from predictions.ml.explain import LinearExplainer, TreeExplainer
 
         self.schema = list(schema)
@@ -392,10 +398,11 @@ class TabularEmbedder:
             rng = np.random.default_rng(0)
             self.projection = rng.normal(size=(width, EMBEDDING_DIM)) / np.sqrt(EMBEDDING_DIM)
 
-    def _init_tree(self, explainer: Any) -> int:
+    def _init_tree(self, explainer: TreeExplainer) -> int:
         background = explainer.background_encoded
         weights = np.abs(explainer.explain(background).contributions).mean(axis=0)
-        self.blocks: list[tuple[int, str, Any, float]] = []
+        # (feature, its category frequencies or its number's (mean, std), its weight)
+        self.blocks: list[tuple[int, np.ndarray | tuple[float, float], float]] = []
         width = 0
         for j, spec in enumerate(self.schema):
             column = background[:, j]
@@ -403,13 +410,13 @@ class TabularEmbedder:
                 size = len(spec.choices) + 1
                 codes = np.where(np.isnan(column), size - 1, column).astype(np.int64)
                 freq = np.bincount(codes, minlength=size) / len(codes)
-                self.blocks.append((j, "category", freq, float(weights[j]) / np.sqrt(size)))
+                self.blocks.append((j, freq, float(weights[j]) / np.sqrt(size)))
                 width += size
             else:
                 present = column[~np.isnan(column)]
                 mean = float(present.mean()) if len(present) else 0.0
                 std = float(present.std()) if len(present) and present.std() > 0 else 1.0
-                self.blocks.append((j, "number", (mean, std), float(weights[j])))
+                self.blocks.append((j, (mean, std), float(weights[j])))
                 width += 1
         return width
 
@@ -417,9 +424,9 @@ class TabularEmbedder:
         out = np.zeros((encoded.shape[0], self.width))
         offset = 0
         rows = np.arange(encoded.shape[0])
-        for j, kind, stats, weight in self.blocks:
+        for j, stats, weight in self.blocks:
             column = encoded[:, j]
-            if kind == "category":
+            if isinstance(stats, np.ndarray):  # a category's frequencies
                 size = len(stats)
                 codes = np.where(np.isnan(column), size - 1, column).astype(np.int64)
                 out[:, offset : offset + size] = -stats * weight

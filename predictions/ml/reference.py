@@ -16,7 +16,7 @@ monitoring compares live records against (docs/monitoring.md states each rule).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -72,20 +72,62 @@ def _counts(bins: np.ndarray, size: int) -> list[int]:
     return [int(c) for c in np.bincount(bins, minlength=size)[:size]]
 
 
+class ProfileFeature(TypedDict):
+    name: str
+    type: str
+    edges: list[float]  # numbers: the bin edges (the first and last are the training min and max)
+    choices: list[str]  # categories: the levels, then "other" and "missing" bins
+    counts: list[int]
+    mean_shap: float  # over the holdout
+    mean_abs_shap: float
+
+
+class ProfileScore(TypedDict):
+    edges: list[float]
+    counts: list[int]
+
+
+class ProfileLabel(TypedDict):
+    labels: list[str]
+    counts: list[int]
+
+
+class SegmentCounts(TypedDict):
+    """Every count over the training rows of one segment (a category's or boolean's value)."""
+
+    rows: int
+    features: list[list[int]]
+    score: list[int]
+    label: list[int]
+
+
+class ReferenceProfile(TypedDict):
+    format: int
+    source: str
+    rows: int
+    holdout_rows: int
+    features: list[ProfileFeature]
+    score: ProfileScore
+    label: ProfileLabel
+    segments: dict[str, dict[str, SegmentCounts]]  # feature -> value -> counts
+    base_log_odds: float
+    mean_log_odds: float
+
+
 def _segments(
     schema: Sequence[FeatureSpec],
     bins: list[np.ndarray],
     sizes: list[int],
     score_bins: np.ndarray,
     label_bins: np.ndarray,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, dict[str, SegmentCounts]]:
     """Per category/boolean feature and training value: the rows, and every count over those rows."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, SegmentCounts]] = {}
     for j, spec in enumerate(schema):
         if spec.type not in ("category", "boolean"):
             continue
         names = list(spec.choices) if spec.type == "category" else ["false", "true"]
-        values: dict[str, Any] = {}
+        values: dict[str, SegmentCounts] = {}
         for c, name in enumerate(names):
             rows = bins[j] == c
             if rows.any():
@@ -109,9 +151,11 @@ def reference_profile(
     holdout_contributions: np.ndarray,
     base_log_odds: float,
     source: str,
-) -> dict[str, Any]:
+) -> ReferenceProfile:
     """The profile (JSON-ready) of a model trained on ``train_encoded``."""
-    features, bins, sizes = [], [], []
+    features: list[ProfileFeature] = []
+    bins: list[np.ndarray] = []
+    sizes: list[int] = []
     for j, spec in enumerate(schema):
         column = train_encoded[:, j]
         edges = numeric_edges(column) if spec.type in ("number", "integer") else []
@@ -152,7 +196,7 @@ def reference_profile(
 
 def profile_from_scorer(
     scorer: ScoringModel, *, train_encoded: np.ndarray, holdout_encoded: np.ndarray, source: str
-) -> dict[str, Any]:
+) -> ReferenceProfile:
     """The profile of a served model, from its own scores and explanations of its training split."""
     train = scorer.explainer.explain(train_encoded)
     holdout = scorer.explainer.explain(holdout_encoded)

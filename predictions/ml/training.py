@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from core.errors import ApplicationError
+from core.types import JSON, FeatureRow, JSONObject
 from predictions.ml.algorithms import ALGORITHMS, algorithm_get
 from predictions.ml.algorithms.common import SEED
 from predictions.ml.features import FeatureSpec, SchemaError, encode_frame, infer_schema, to_frame
@@ -39,14 +39,14 @@ class TrainedModel:
     pipeline: Pipeline
     background: np.ndarray  # encoded training rows used as the SHAP background (hgb) and self-check
     background_mean: np.ndarray  # mean of the transformed training matrix (logistic)
-    metrics: dict[str, Any]
+    metrics: JSONObject
     training_sha256: str
     training_rows: int
     train_encoded: np.ndarray | None = None  # the training split (not persisted)
     holdout_encoded: np.ndarray | None = None  # the holdout split (not persisted)
     # The holdout as the CSV gave it (every column but the target) with its 0/1 outcomes: what
     # a release gate scores with both a candidate and the champion, whatever their features.
-    holdout_rows: list[dict[str, Any]] | None = None
+    holdout_rows: list[FeatureRow] | None = None
     holdout_outcomes: list[int] | None = None
     # Protected attributes: kept out of the features, their values known for fairness monitoring.
     protected: list[FeatureSpec] = field(default_factory=list)
@@ -79,10 +79,10 @@ def build_pipeline(algorithm: str, schema: Sequence[FeatureSpec]) -> Pipeline:
     return algorithm_get(algorithm).build_pipeline(schema)
 
 
-def calibration_bins(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> list[dict[str, Any]]:
+def calibration_bins(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> list[JSON]:
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     index = np.clip(np.digitize(proba, edges[1:-1], right=False), 0, n_bins - 1)
-    bins = []
+    bins: list[JSON] = []
     for b in range(n_bins):
         mask = index == b
         count = int(mask.sum())
@@ -98,7 +98,7 @@ def calibration_bins(y_true: np.ndarray, proba: np.ndarray, n_bins: int = 10) ->
     return bins
 
 
-def evaluate(y_true: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
+def evaluate(y_true: np.ndarray, proba: np.ndarray) -> JSONObject:
     clipped = np.clip(proba, 1e-15, 1 - 1e-15)
     return {
         "roc_auc": float(roc_auc_score(y_true, proba)),
@@ -146,7 +146,7 @@ def _labels(
     return frame, y
 
 
-def raw_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def raw_rows(frame: pd.DataFrame) -> list[FeatureRow]:
     """Rows as JSON-ready dicts: Python numbers and strings, None for a missing value."""
     plain = frame.astype(object).where(frame.notna(), None)
     return [

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from core.types import FeatureRow
 from predictions import embedding_runtime as embedder_module
 from predictions.ml.embedding import format_value, load_embedder, render_text
 from predictions.ml.features import FeatureSpec
@@ -15,7 +16,7 @@ SCHEMA = [
 
 
 def test_the_text_is_canonical_values_in_schema_order():
-    row = {"owner": True, "purpose": "car", "months": 12, "amount": 1500.0}
+    row: FeatureRow = {"owner": True, "purpose": "car", "months": 12, "amount": 1500.0}
     assert render_text(SCHEMA, row) == "1500; 12; car; yes"
     assert render_text(SCHEMA, {**row, "amount": 0.1 + 0.2, "owner": None}) == "0.3; 12; car; ?"
     assert [format_value(v) for v in (1e-7, 123456789.5, False)] == ["1e-07", "1.23457e+08", "no"]

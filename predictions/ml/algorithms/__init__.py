@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from core.errors import ApplicationError
 from predictions.ml.explain import Explainer, ExplainerMismatch
@@ -36,7 +37,7 @@ class Algorithm:
     # (fitted pipeline, schema, background rows, background mean) -> the exact explainer
     build_explainer: Callable[[Pipeline, list[FeatureSpec], np.ndarray, np.ndarray], Explainer]
     # (fitted pipeline, a frame of rows) -> the model's own log-odds, to check the explainer against
-    log_odds: Callable[[Pipeline, Any], np.ndarray]
+    log_odds: Callable[[Pipeline, pd.DataFrame], np.ndarray]
     trusted_types: tuple[str, ...]
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
+import pandas as pd
+from sklearn.base import TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -30,16 +31,20 @@ LINEAR_PREP_TYPES: tuple[str, ...] = (
 )
 
 
-def column_transformer(steps: list[tuple[str, Any, list[str]]]) -> ColumnTransformer:
+# (name, a transformer or "passthrough", its one column): one step per feature
+Step = tuple[str, TransformerMixin | str, list[str]]
+
+
+def column_transformer(steps: list[Step]) -> ColumnTransformer:
     return ColumnTransformer(steps, sparse_threshold=0.0, verbose_feature_names_out=False)
 
 
 def linear_prep(schema: Sequence[FeatureSpec]) -> ColumnTransformer:
     """One transformer per feature, in schema order (each output column maps back to one feature):
     categories imputed and one-hot encoded, numbers imputed by the median and standardised."""
-    steps: list[tuple[str, Any, list[str]]] = []
+    steps: list[Step] = []
     for j, spec in enumerate(schema):
-        step: Any
+        step: Pipeline
         if spec.type == "category":
             step = Pipeline(
                 [
@@ -53,6 +58,6 @@ def linear_prep(schema: Sequence[FeatureSpec]) -> ColumnTransformer:
     return column_transformer(steps)
 
 
-def decision_log_odds(pipeline: Pipeline, frame: Any) -> np.ndarray:
+def decision_log_odds(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
     """The log-odds of models whose decision function is their log-odds (logistic, boosting)."""
     return np.asarray(pipeline.decision_function(frame), dtype=np.float64)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -11,15 +10,15 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
 from predictions.ml.algorithms import Algorithm
-from predictions.ml.algorithms.common import BASE_TYPES, SEED, column_transformer, decision_log_odds
+from predictions.ml.algorithms.common import BASE_TYPES, SEED, Step, column_transformer, decision_log_odds
 from predictions.ml.explain import Explainer, TreeExplainer
 from predictions.ml.features import FeatureSpec
 
 
 def build_pipeline(schema: Sequence[FeatureSpec]) -> Pipeline:
-    steps: list[tuple[str, Any, list[str]]] = []
+    steps: list[Step] = []
     for j, spec in enumerate(schema):
-        step: Any = "passthrough"
+        step: OrdinalEncoder | str = "passthrough"
         if spec.type == "category":
             step = OrdinalEncoder(
                 categories=[list(spec.choices)],

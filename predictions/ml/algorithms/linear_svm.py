@@ -9,9 +9,9 @@ coefficients -a w and intercept -(a c + b): the linear explainer is exact for it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
@@ -38,7 +38,7 @@ def linear_terms(pipeline: Pipeline) -> tuple[np.ndarray, float]:
     return coef, -(a * float(svm.intercept_[0]) + b)
 
 
-def log_odds(pipeline: Pipeline, frame: Any) -> np.ndarray:
+def log_odds(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
     coef, intercept = linear_terms(pipeline)
     transformed = np.asarray(pipeline.named_steps["prep"].transform(frame), dtype=np.float64)
     values: np.ndarray = transformed @ coef + intercept
