@@ -4,10 +4,13 @@ features in profile order, then the score, then the label."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from predictions.ml.reference import ProfileFeature, ReferenceProfile
 
-# Named parameters of a query (psycopg binds them; none is ever formatted into the SQL).
-SqlParams = dict[str, object]
+# A value psycopg binds (never formatted into the SQL), and a query's named parameters.
+SqlValue = bool | int | float | str | date | datetime | list[str] | list[float] | list[int] | None
+SqlParams = dict[str, SqlValue]
 
 
 def _feature_sql(j: int, feature: ProfileFeature, params: SqlParams) -> str:

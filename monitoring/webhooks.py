@@ -9,12 +9,13 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+
+from core.types import JSONObject
 
 SIGNATURE_HEADER = "X-Riskengine-Signature"
 
 
-def webhook_body(payload: dict[str, Any]) -> bytes:
+def webhook_body(payload: JSONObject) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -35,7 +36,7 @@ class PostResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def webhook_post(*, url: str, secret: str, payload: dict[str, Any], timeout: float) -> PostResult:
+def webhook_post(*, url: str, secret: str, payload: JSONObject, timeout: float) -> PostResult:
     """One POST; never raises: any failure is returned as the result's error."""
     body = webhook_body(payload)
     headers = {

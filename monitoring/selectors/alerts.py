@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from django.db.models import QuerySet
 
 from monitoring import fairness
 from monitoring.models import Alert
 from monitoring.selectors.drift import DriftReport, drift_report
-from monitoring.selectors.outcomes import FairnessReport, fairness_report, performance_report
+from monitoring.selectors.outcomes import FairnessReport, PerformanceReport, fairness_report, performance_report
 from predictions.models import ModelVersion
 
 # Metrics where a lower value is worse (the others breach upwards).
@@ -35,6 +34,18 @@ class MetricValue:
     enough: bool  # n reached the rule's minimum and the value is defined
 
 
+Window = tuple[int, date, date]  # (model version, start, end)
+
+
+@dataclass
+class ReportCache:
+    """The reports of the windows judged so far: the rules of a model share them."""
+
+    drift: dict[Window, DriftReport] = field(default_factory=dict)
+    performance: dict[Window, PerformanceReport] = field(default_factory=dict)
+    fairness: dict[Window, FairnessReport] = field(default_factory=dict)
+
+
 def alert_metric(
     *,
     metric: str,
@@ -42,29 +53,27 @@ def alert_metric(
     start: date,
     end: date,
     min_records: int,
-    reports: dict[tuple[Any, ...], Any] | None = None,
+    reports: ReportCache | None = None,
 ) -> MetricValue:
-    """The value a rule's metric takes over [start, end). ``reports`` keeps the drift and
-    performance reports across calls, so the rules sharing a window compute it once."""
-    reports = {} if reports is None else reports
+    """The value a rule's metric takes over [start, end). ``reports`` keeps the reports across
+    calls, so the rules sharing a window compute it once."""
+    reports = ReportCache() if reports is None else reports
+    key = (model_version.pk, start, end)
     if metric in FAIRNESS_METRICS:
-        key: tuple[Any, ...] = ("fairness", model_version.pk, start, end)
-        if key not in reports:
-            reports[key] = fairness_report(model_version=model_version, start=start, end=end)
-        value, n = _fairness_metric(metric, reports[key])
+        if key not in reports.fairness:
+            reports.fairness[key] = fairness_report(model_version=model_version, start=start, end=end)
+        value, n = _fairness_metric(metric, reports.fairness[key])
     elif metric in ("auc", "ece"):
-        key = ("performance", model_version.pk, start, end)
-        if key not in reports:
-            reports[key] = performance_report(
+        if key not in reports.performance:
+            reports.performance[key] = performance_report(
                 model_version=model_version, start=start, end=end, step=(end - start).days
             )
-        figures = reports[key].overall
+        figures = reports.performance[key].overall
         value, n = (figures.auc if metric == "auc" else figures.ece), figures.outcomes
     else:
-        key = ("drift", model_version.pk, start, end)
-        if key not in reports:
-            reports[key] = drift_report(model_version=model_version, start=start, end=end)
-        drift: DriftReport = reports[key]
+        if key not in reports.drift:
+            reports.drift[key] = drift_report(model_version=model_version, start=start, end=end)
+        drift = reports.drift[key]
         if metric == "feature_psi":
             value = max((c.psi for c in drift.features), default=float("nan"))
         else:

@@ -14,7 +14,7 @@ from django.db.models import Sum
 
 from core.errors import ApplicationError
 from monitoring import stats
-from monitoring.binning import bins_sql
+from monitoring.binning import SqlParams, bins_sql
 from monitoring.models import BinDay, DayTotal, ShapDay
 from monitoring.sql import DAY_SQL, SEGMENT_RECORDS, T
 from predictions.models import ModelVersion
@@ -125,7 +125,7 @@ def _segment_counts(
 ) -> dict[int, dict[int, int]]:
     """The bin counts of one segment's records in [start, end), read from the records (the
     rollups have no cross-tabulation)."""
-    params: dict[str, Any] = {"v": model_version.pk, "start": start, "end": end}
+    params: SqlParams = {"v": model_version.pk, "start": start, "end": end}
     bins = bins_sql(model_version.reference_profile, params)
     params.update(sf=segment.feature, sv=segment.value)
     with connection.cursor() as cursor:
@@ -378,7 +378,7 @@ def drift_by_day(*, model_version: ModelVersion, start: date, end: date, segment
     profile = model_version.reference_profile
     n_features = len(profile["features"])
     reference = segment_check(model_version=model_version, segment=segment) if segment else None
-    params: dict[str, Any] = {"v": model_version.pk, "start": start, "end": end}
+    params: SqlParams = {"v": model_version.pk, "start": start, "end": end}
     if segment:
         bins = bins_sql(profile, params)
         params.update(sf=segment.feature, sv=segment.value)

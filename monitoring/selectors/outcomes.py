@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 import numpy as np
 from django.db import connection
 
 from monitoring import fairness, stats
+from monitoring.binning import SqlParams
 from monitoring.selectors.drift import Segment, segment_feature_check
 from monitoring.sql import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL, SEGMENT_RECORDS, T
 from predictions.models import ModelVersion
@@ -82,7 +82,7 @@ _SEGMENT_TABLES = {
 }
 
 
-def _window_sums(kind: str, params: dict[str, Any], windows: int, width: int, segment: Segment | None) -> np.ndarray:
+def _window_sums(kind: str, params: SqlParams, windows: int, width: int, segment: Segment | None) -> np.ndarray:
     """Sums per window of ``step`` days (and per label band or score cell): shape
     (windows, width, columns)."""
     key, columns = _COLUMNS[kind]
@@ -152,7 +152,7 @@ def performance_report(
         segment_feature_check(model_version=model_version, segment=segment)
     labels = list(model_version.reference_profile["label"]["labels"])
     windows = max(1, -(-(end - start).days // step))
-    params: dict[str, Any] = {"v": model_version.pk, "start": start, "end": end, "step": step, "labels": labels}
+    params: SqlParams = {"v": model_version.pk, "start": start, "end": end, "step": step, "labels": labels}
     if segment:
         params.update(sf=segment.feature, sv=segment.value)
     totals = _window_sums("totals", params, windows, 1, segment)
@@ -205,7 +205,7 @@ def fairness_report(*, model_version: ModelVersion, start: date, end: date) -> F
     version, over its records decided in [start, end) that carry the attribute (from the rollups:
     the records folded so far)."""
     names = [spec["name"] for spec in model_version.protected_schema]
-    params: dict[str, Any] = {"v": model_version.pk, "start": start, "end": end, "names": names}
+    params: SqlParams = {"v": model_version.pk, "start": start, "end": end, "names": names}
     counts: dict[str, dict[str, fairness.GroupCounts]] = {name: {} for name in names}
     with connection.cursor() as cursor:
         cursor.execute(_FAIRNESS_SQL, params)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -14,6 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from core.principal import Principal, user_or_none
+from core.types import JSONObject
 from monitoring import stats
 from monitoring.fairness import FOUR_FIFTHS
 from monitoring.models import (
@@ -23,7 +24,7 @@ from monitoring.models import (
     DeliveryAttempt,
     Webhook,
 )
-from monitoring.selectors.alerts import LOWER_IS_WORSE, alert_metric
+from monitoring.selectors.alerts import LOWER_IS_WORSE, ReportCache, alert_metric
 from monitoring.webhooks import webhook_post
 from predictions.models import ModelVersion, Release
 
@@ -77,9 +78,7 @@ def _severity(rule: AlertRule, value: float) -> str | None:
     return None
 
 
-def _judge(
-    rule: AlertRule, version: ModelVersion, today: date, reports: dict[tuple[Any, ...], Any]
-) -> tuple[str, float, date, date]:
+def _judge(rule: AlertRule, version: ModelVersion, today: date, reports: ReportCache) -> tuple[str, float, date, date]:
     """The severity all of the rule's last ``consecutive`` windows reach ("ok" if any breaches
     nothing, "too_few" if any has too few records to judge), with the latest window and its value.
     Window k covers the ``window_days`` days ending k days before tomorrow."""
@@ -109,7 +108,7 @@ def _judge(
     return (Alert.Severity.CRITICAL if critical else Alert.Severity.WARNING), *latest
 
 
-def _payload(alert: Alert, event: str) -> dict[str, Any]:
+def _payload(alert: Alert, event: str) -> JSONObject:
     return {
         "event": event,
         "alert": {
@@ -151,7 +150,7 @@ def _apply(
     today: date,
     now: datetime,
     summary: EvaluationSummary,
-    reports: dict[tuple[Any, ...], Any],
+    reports: ReportCache,
 ) -> None:
     severity, value, start, end = _judge(rule, version, today, reports)
     if severity == "too_few":  # no evidence either way: an open alert stays open
@@ -190,7 +189,7 @@ def alerts_evaluate(*, today: date | None = None, now: datetime | None = None) -
     now = now or timezone.now()
     today = today or now.astimezone(UTC).date()
     summary = EvaluationSummary()
-    reports: dict[tuple[Any, ...], Any] = {}  # the rules of a model share their windows' reports
+    reports = ReportCache()  # the rules of a model share their windows' reports
     with transaction.atomic():
         # the production versions, and the challengers serving a canary (their drift can roll them back)
         canaries = Release.objects.filter(mode=Release.Mode.CANARY).values("challenger_id")
@@ -246,10 +245,10 @@ def alert_raise(
     return alert
 
 
-def alert_acknowledge(*, alert: Alert, user: Any) -> Alert:
+def alert_acknowledge(*, alert: Alert, user: Principal) -> Alert:
     """An open alert, acknowledged by ``user`` (it stays unresolved)."""
     updated = Alert.objects.filter(pk=alert.pk, status=Alert.Status.OPEN).update(
-        status=Alert.Status.ACKNOWLEDGED, acknowledged_at=timezone.now(), acknowledged_by=user
+        status=Alert.Status.ACKNOWLEDGED, acknowledged_at=timezone.now(), acknowledged_by=user_or_none(user)
     )
     if not updated:
         raise AlertActionError(f"alert {alert.pk} is {alert.status}, not open")
@@ -257,11 +256,11 @@ def alert_acknowledge(*, alert: Alert, user: Any) -> Alert:
     return alert
 
 
-def alert_resolve(*, alert: Alert, user: Any) -> Alert:
+def alert_resolve(*, alert: Alert, user: Principal) -> Alert:
     updated = (
         Alert.objects.filter(pk=alert.pk)
         .exclude(status=Alert.Status.RESOLVED)
-        .update(status=Alert.Status.RESOLVED, resolved_at=timezone.now(), resolved_by=user)
+        .update(status=Alert.Status.RESOLVED, resolved_at=timezone.now(), resolved_by=user_or_none(user))
     )
     if not updated:
         raise AlertActionError(f"alert {alert.pk} is already resolved")
@@ -272,11 +271,11 @@ def alert_resolve(*, alert: Alert, user: Any) -> Alert:
 # --- Webhooks -------------------------------------------------------------------------------
 
 
-def webhook_create(*, url: str, user: Any) -> Webhook:
+def webhook_create(*, url: str, user: Principal) -> Webhook:
     """A webhook for every alert, with a new random signing secret."""
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
         raise ApplicationError("url must be an http:// or https:// address", fields={"url": "not an http(s) URL"})
-    return Webhook.objects.create(url=url, secret=secrets.token_urlsafe(32), created_by=user)
+    return Webhook.objects.create(url=url, secret=secrets.token_urlsafe(32), created_by=user_or_none(user))
 
 
 def _attempt(delivery: Delivery, now: datetime) -> bool:

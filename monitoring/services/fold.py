@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 
-from monitoring.binning import bins_sql
+from monitoring.binning import SqlParams, SqlValue, bins_sql
 from monitoring.models import (
     BinDay,
     DayTotal,
@@ -55,11 +57,11 @@ class FoldSummary:
     rebuilt: list[str]  # model ids rebuilt because their profile changed
 
 
-def profile_sha256(profile: dict[str, Any]) -> str:
+def profile_sha256(profile: object) -> str:
     return hashlib.sha256(json.dumps(profile, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _upto(cursor: Any) -> datetime:
+def _upto(cursor: CursorWrapper) -> datetime:
     cursor.execute(
         "SELECT least(clock_timestamp() - make_interval(secs => %s), (SELECT min(xact_start) FROM pg_stat_activity"
         " WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() AND datname = current_database()))",
@@ -78,12 +80,14 @@ _ADD = {  # how a fold adds a day's new sums to the stored ones
 }
 
 
-def _add_rows(cursor: Any, table: str, columns: dict[str, str], key: list[str], select: str, params: Any) -> list[Any]:
+def _add_rows(
+    cursor: CursorWrapper, table: str, columns: dict[str, str], key: list[str], select: str, params: SqlParams
+) -> list[tuple[Any, ...]]:
     """Run an aggregating SELECT and add its rows (``columns``: name to SQL type, in the SELECT's
     order) to ``table``: a plain SELECT may run on parallel workers, an INSERT ... SELECT may not.
     Returns the rows."""
     cursor.execute(select, params)
-    rows: list[Any] = cursor.fetchall()
+    rows: list[tuple[Any, ...]] = cursor.fetchall()  # the SELECT's row, as the database gives it
     if not rows:
         return rows
     names = ", ".join(columns)
@@ -97,11 +101,11 @@ def _add_rows(cursor: Any, table: str, columns: dict[str, str], key: list[str], 
     return rows
 
 
-def _fold_records(cursor: Any, version: ModelVersion, where: str, window: dict[str, Any]) -> int:
+def _fold_records(cursor: CursorWrapper, version: ModelVersion, where: str, window: Mapping[str, SqlValue]) -> int:
     """Add the version's records matching ``where`` to its bins, SHAP sums and day totals; returns
     how many records that was."""
     profile = version.reference_profile
-    params: dict[str, Any] = {"v": version.pk, **window}
+    params: SqlParams = {"v": version.pk, **window}
     bins = bins_sql(profile, params)
     params["names"] = [feature["name"] for feature in profile["features"]]
     selected = f"FROM {T.records} r WHERE r.model_version_id = %(v)s AND {where}"
@@ -140,11 +144,12 @@ def _fold_records(cursor: Any, version: ModelVersion, where: str, window: dict[s
 _SHAP_COLUMNS = {"day": "date", "feature": "smallint", "n": "bigint", "shap_sum": "float8", "abs_shap_sum": "float8"}
 
 
-def _fold_shap(cursor: Any, version: ModelVersion, where: str, params: dict[str, Any]) -> None:
+def _fold_shap(cursor: CursorWrapper, version: ModelVersion, where: str, params: SqlParams) -> None:
     """Add the records' contributions to the per-day SHAP sums: from the ``contributions`` array
     (one pass, a sum per feature), or from the drivers JSON for records stored without it."""
     schema = [spec["name"] for spec in version.feature_schema]
-    columns = [f"r.contributions[{schema.index(name) + 1}]" for name in params["names"]]
+    names = [feature["name"] for feature in version.reference_profile["features"]]  # as _fold_records binds them
+    columns = [f"r.contributions[{schema.index(name) + 1}]" for name in names]
     counts = ", ".join(f"count({c})" for c in columns)
     sums = ", ".join(f"sum({c})" for c in columns)
     abs_sums = ", ".join(f"sum(abs({c}))" for c in columns)
@@ -198,7 +203,7 @@ _FAIRNESS_GROUP = "AND r.decision <> '' GROUP BY 1, 2, 3, 4, 5"
 
 
 def _recompute_outcome_days(
-    cursor: Any, pairs_sql: str, params: dict[str, Any], upto: datetime, versions: dict[int, ModelVersion]
+    cursor: CursorWrapper, pairs_sql: str, params: SqlParams, upto: datetime, versions: dict[int, ModelVersion]
 ) -> int:
     """Replace the outcome sums and score cells of the (version, day) pairs ``pairs_sql`` selects
     (columns v, day), over the records stored up to ``upto`` (a record stored later is counted when
@@ -243,7 +248,7 @@ def _profiled_versions() -> dict[int, ModelVersion]:
     return {v.pk: v for v in ModelVersion.objects.exclude(reference_profile={}).defer("artifact").order_by("pk")}
 
 
-def _rebuild(cursor: Any, version: ModelVersion, before: datetime | None, upto: datetime) -> int:
+def _rebuild(cursor: CursorWrapper, version: ModelVersion, before: datetime | None, upto: datetime) -> int:
     """Drop a version's rollups and fold all its records stored up to ``before`` again (and the
     outcomes of all its days, as of ``upto``)."""
     for model in (BinDay, ShapDay, DayTotal, OutcomeDay, ScoreCellDay, FairnessDay):
@@ -285,7 +290,7 @@ def monitoring_fold() -> FoldSummary:
             if folded_with.get(pk) != profile_sha256(version.reference_profile):
                 records += _rebuild(cursor, version, state.upto, upto)
                 rebuilt.append(version.model_id)
-        since = {"since": state.upto, "upto": upto}
+        since: SqlParams = {"since": state.upto, "upto": upto}
         new_range = "r.stored_at <= %(upto)s" + (" AND r.stored_at > %(since)s" if state.upto else "")
         for version in versions.values():
             records += _fold_records(cursor, version, new_range, since)
