@@ -15,12 +15,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import QuerySet
 
 from core.errors import ApplicationError
+from core.types import JSONObject
 from predictions.models import ModelVersion, Release
 
 if TYPE_CHECKING:  # the ML stack is imported on first load, not at start-up
@@ -48,7 +49,7 @@ class LoadedModel:
     schema: list[FeatureSpec]
     scorer: ScoringModel
     protected: list[FeatureSpec] = field(default_factory=list)
-    decision_policy: dict[str, Any] = field(default_factory=dict)  # as stored: {} means from the bands
+    decision_policy: JSONObject = field(default_factory=dict)  # as stored: {} means from the bands
     _tabular: TabularEmbedder | None = None
 
     @cached_property
@@ -112,8 +113,8 @@ class _Resolved:
     percent: float
     # the versions' stored decision policies: the one thing about a version that can change (a
     # policy set at promotion), so a loaded model with another one is reloaded
-    champion_policy: dict[str, Any] = field(default_factory=dict)
-    challenger_policy: dict[str, Any] = field(default_factory=dict)
+    champion_policy: JSONObject = field(default_factory=dict)
+    challenger_policy: JSONObject = field(default_factory=dict)
 
 
 _lock = threading.Lock()
@@ -160,7 +161,7 @@ def model_version_get_production(*, name: str) -> ModelVersion:
     return found
 
 
-def _load(pk: int, decision_policy: dict[str, Any] | None = None) -> LoadedModel:
+def _load(pk: int, decision_policy: JSONObject | None = None) -> LoadedModel:
     """The loaded version ``pk``; reloaded if its stored decision policy is not ``decision_policy``."""
     with _lock:
         cached = _loaded.get(pk)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpResponse
 from django.shortcuts import render
 
@@ -12,8 +10,8 @@ from predictions import selectors
 from predictions.charts import calibration_points
 
 
-def _versions_context(request: HtmxHttpRequest) -> dict[str, Any]:
-    groups: dict[str, list[dict[str, Any]]] = {}
+def _versions_context(request: HtmxHttpRequest) -> dict[str, object]:
+    groups: dict[str, list[dict[str, object]]] = {}
     for version in selectors.model_version_list():
         metrics = version.metrics or {}
         groups.setdefault(version.name, []).append(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 from django.core import signing
@@ -118,7 +117,7 @@ def record_list(*, user: Principal, filters: RecordFilters) -> QuerySet[Record]:
     return _apply_filters(record_visible_to(user=user), filters)
 
 
-def record_get(*, user: Principal, record_id: Any) -> Record | None:
+def record_get(*, user: Principal, record_id: object) -> Record | None:
     try:
         pk = uuid.UUID(str(record_id))
     except ValueError:
@@ -131,17 +130,19 @@ def record_get(*, user: Principal, record_id: Any) -> Record | None:
 # --- keyset pagination -----------------------------------------------------------------------
 
 
+CursorValue = datetime | float  # the ordering column's value of a page's edge
+
 # Cursors are signed with the secret key: a forged or altered one is a 400, never a query.
 _CURSOR_SIGNER = signing.Signer(salt="records.cursor")
 
 
-def encode_cursor(*, ordering: str, value: Any, pk: uuid.UUID, backwards: bool) -> str:
+def encode_cursor(*, ordering: str, value: CursorValue, pk: uuid.UUID, backwards: bool) -> str:
     raw = {"o": ordering, "v": value.isoformat() if isinstance(value, datetime) else value, "id": str(pk),
            "b": backwards}  # fmt: skip
     return _CURSOR_SIGNER.sign_object(raw)
 
 
-def decode_cursor(cursor: str, *, ordering: str) -> tuple[Any, uuid.UUID, bool]:
+def decode_cursor(cursor: str, *, ordering: str) -> tuple[CursorValue, uuid.UUID, bool]:
     try:
         raw = _CURSOR_SIGNER.unsign_object(cursor)
     except (signing.BadSignature, ValueError, UnicodeError) as exc:
@@ -149,12 +150,13 @@ def decode_cursor(cursor: str, *, ordering: str) -> tuple[Any, uuid.UUID, bool]:
     if not isinstance(raw, dict) or raw.get("o") != ordering:
         raise InvalidCursor("the cursor belongs to another ordering")
     field_name, _ = ORDERINGS[ordering]
-    value: Any = raw.get("v")
+    stored = raw.get("v")
+    value: CursorValue | None = None
     try:
         if field_name == "timestamp":
-            value = parse_datetime(value) if isinstance(value, str) else None
-        elif not isinstance(value, int | float) or isinstance(value, bool):
-            value = None
+            value = parse_datetime(stored) if isinstance(stored, str) else None
+        elif isinstance(stored, int | float) and not isinstance(stored, bool):
+            value = stored
         if value is None or not isinstance(raw.get("id"), str):
             raise InvalidCursor("bad cursor value")
         return value, uuid.UUID(raw["id"]), bool(raw.get("b"))

@@ -18,11 +18,14 @@ import logging
 import shutil
 import tempfile
 import threading
-from datetime import timedelta
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from functools import partial
-from typing import IO, Any
+from typing import IO
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 from django_tasks import task
@@ -42,7 +45,7 @@ MAX_ATTEMPTS = 3
 class _Heartbeat(threading.Thread):
     """Marks the job alive every HEARTBEAT_SECONDS until stopped (on its own database connection)."""
 
-    def __init__(self, job_id: Any) -> None:
+    def __init__(self, job_id: uuid.UUID) -> None:
         super().__init__(daemon=True, name=f"import-heartbeat-{job_id}")
         self.job_id = job_id
         self.stopped = threading.Event()
@@ -165,7 +168,7 @@ def run_import(job_id: str) -> str:
     return str(status)
 
 
-def import_jobs_reap(*, now: Any = None) -> int:
+def import_jobs_reap(*, now: datetime | None = None) -> int:
     """Queue again (or, after MAX_ATTEMPTS, fail) every running job whose worker stopped beating."""
     now = now or timezone.now()
     stale = ImportJob.objects.filter(
@@ -192,7 +195,7 @@ def import_jobs_reap(*, now: Any = None) -> int:
     return reaped
 
 
-def _compressed(upload: Any) -> bytes:
+def _compressed(upload: UploadedFile) -> bytes:
     """The upload, gzip-compressed (as it came, if it already is: its expanded size is checked as
     the job reads it, once)."""
     head = upload.read(2)
@@ -205,11 +208,11 @@ def _compressed(upload: Any) -> bytes:
     return out.getvalue()
 
 
-def import_job_create(*, upload: Any, options: dict[str, Any], user: Principal | None) -> ImportJob:
+def import_job_create(*, upload: UploadedFile, options: Mapping[str, str | None], user: Principal | None) -> ImportJob:
     """Store the upload (compressed) and queue its import."""
     job = ImportJob.objects.create(
         created_by=user_or_none(user),
-        filename=upload.name[:255],
+        filename=(upload.name or "upload.csv")[:255],
         data=_compressed(upload),
         options=options,
     )

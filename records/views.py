@@ -8,7 +8,6 @@ import io
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
@@ -33,9 +32,17 @@ from predictions.ml.features import (
 from predictions.ml.scoring import DEFAULT_LABEL_BANDS, Driver
 from records.charts import daily_volume, score_histogram
 from records.forms import ImportForm
-from records.models import ImportJob
+from records.models import ImportJob, Record
 from records.prediction import prediction_create_one
-from records.selectors import InvalidCursor, RecordFilters, record_get, record_list, record_list_similar, record_page
+from records.selectors import (
+    InvalidCursor,
+    Neighbour,
+    RecordFilters,
+    record_get,
+    record_list,
+    record_list_similar,
+    record_page,
+)
 from records.serializers import LIST_PARAMETERS, RecordListParamsSerializer
 from records.services import record_set_outcome
 from records.tasks import import_job_create, import_jobs_reap
@@ -162,14 +169,14 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "records/dashboard.html#results" if request.htmx else "records/dashboard.html", context)
 
 
-def _record_or_404(request: HtmxHttpRequest, pk: str) -> Any:
+def _record_or_404(request: HtmxHttpRequest, pk: str) -> Record:
     record = record_get(user=request.user, record_id=pk)
     if record is None:
         raise Http404("No such record")
     return record
 
 
-def _similar_context(request: HtmxHttpRequest, record: Any, k: int) -> dict[str, object]:
+def _similar_context(request: HtmxHttpRequest, record: Record, k: int) -> dict[str, object]:
     neighbours = []
     if record.embedding is not None:
         neighbours = record_list_similar(
@@ -182,14 +189,14 @@ def _similar_context(request: HtmxHttpRequest, record: Any, k: int) -> dict[str,
     return {"record": record, "k": k, "k_choices": K_CHOICES, "similar": similar_rows(neighbours, None)}
 
 
-def shown_value(value: Any) -> str:
+def shown_value(value: object) -> str:
     """A stored value as a person reads it: booleans as yes or no, nothing as a dash."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     return "—" if value is None else str(value)
 
 
-def _detail_context(request: HtmxHttpRequest, record: Any) -> dict[str, object]:
+def _detail_context(request: HtmxHttpRequest, record: Record) -> dict[str, object]:
     bands = record.model_version.label_bands
     return {
         "record": record,
@@ -311,7 +318,7 @@ def driver_bars(drivers: Sequence[Driver]) -> dict[str, object]:
     return {"bars": bars, "rest": len(rest), "rest_total": sum(d["contribution"] for d in rest)}
 
 
-def similar_rows(neighbours: list[Any], bands: Sequence[LabelBand] | None) -> list[dict[str, object]]:
+def similar_rows(neighbours: Sequence[Neighbour], bands: Sequence[LabelBand] | None) -> list[dict[str, object]]:
     return [
         {
             "id": n.record.pk,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions, viewsets
+from rest_framework import permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core.api import docs
 from core.errors import ApplicationError
@@ -39,13 +40,13 @@ _WRITE = {400: docs.INVALID, 401: docs.UNAUTHENTICATED, 403: FORBIDDEN, 404: doc
 class SuperuserWrites(permissions.BasePermission):
     """Anyone signed in reads a release; only superusers change one."""
 
-    def has_permission(self, request: Request, view: Any) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
         return request.method in permissions.SAFE_METHODS or bool(request.user.is_superuser)
 
 
-def _body(serializer_class: Any, request: Request) -> dict[str, Any]:
+def _body(serializer_class: type[serializers.Serializer[object]], request: Request) -> dict[str, Any]:
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)

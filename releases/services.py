@@ -3,9 +3,10 @@ abort, and the guard that rolls a failing canary back (run by the scheduler ever
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypedDict, Unpack
 
 from django.db import transaction
 from django.db.models import Sum
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.principal import Principal, user_or_none
+from core.types import JSON, FeatureRow, JSONObject
 from monitoring.models import Alert, AlertRule
 from monitoring.services.alerts import alert_raise
 from predictions.models import ChallengerFailure, ModelVersion, Release
@@ -37,6 +39,17 @@ from releases.thresholds import Thresholds, thresholds_get
 
 LABELLED_LIMIT = 50_000  # the newest labelled records a validation replays
 STABILITY_LIMIT = 50_000
+
+
+class EventFields(TypedDict, total=False):
+    """What a timeline event records besides its name, action and author."""
+
+    model_version: ModelVersion
+    validation: Validation | None
+    reason: str
+    evidence: CanaryHealth | JSONObject
+    forced: bool
+    percent: float
 
 
 class ReleaseError(ApplicationError):
@@ -140,7 +153,7 @@ def model_validate(
     return validation
 
 
-def _recent_features(name: str) -> list[dict[str, Any]]:
+def _recent_features(name: str) -> list[FeatureRow]:
     return stored_rows_get(name=name, limit=300).features
 
 
@@ -148,7 +161,7 @@ def latest_validation(*, model_version: ModelVersion) -> Validation | None:
     return model_version.validations.filter(scope=Validation.Scope.CANDIDATE).order_by("-created_at", "-id").first()
 
 
-def _event(name: str, action: str, user: Principal | None, **fields: Any) -> ReleaseEvent:
+def _event(name: str, action: str, user: Principal | None, **fields: Unpack[EventFields]) -> ReleaseEvent:
     release = Release.objects.filter(name=name).first()
     champion = _champion(name)
     return ReleaseEvent.objects.create(
@@ -256,7 +269,7 @@ def release_canary_set(
     return release
 
 
-def _policy_set(version: ModelVersion, policy: dict[str, Any]) -> bool:
+def _policy_set(version: ModelVersion, policy: Mapping[str, JSON]) -> bool:
     """Give a version that has decided nothing yet a new decision policy; True if it changed."""
     from predictions.ml.decisions import PolicyError, policy_check, policy_get
 
@@ -280,7 +293,7 @@ def release_promote(
     reason: str,
     force: bool = False,
     user: Principal | None = None,
-    decision_policy: dict[str, Any] | None = None,
+    decision_policy: Mapping[str, JSON] | None = None,
 ) -> ModelVersion:
     """Make the version the champion. Refused for a version whose gates failed (or that was never
     validated) unless forced with a reason by a superuser; the challenger slot is cleared. A new
@@ -329,7 +342,7 @@ def release_abort(
     name: str,
     reason: str,
     user: Principal | None = None,
-    evidence: dict[str, Any] | None = None,
+    evidence: CanaryHealth | None = None,
     automatic: bool = False,
 ) -> Release:
     """Stop the challenger (shadow or canary): every request goes to the champion again."""
@@ -367,7 +380,18 @@ def _scores(version_id: int, served_by: str, since: datetime) -> list[float]:
     return list(rows.order_by("-timestamp").values_list("risk_score", flat=True)[:STABILITY_LIMIT])
 
 
-def canary_health(*, release: Release, now: datetime | None = None) -> dict[str, Any]:
+class CanaryHealth(TypedDict):
+    since: str
+    canary_records: int
+    champion_records: int
+    failures: int  # rows the canary failed to score (they went to the champion)
+    error_rate: float
+    score_psi: float | None  # None with too few records on either side
+    critical_drift_alerts: list[str]
+    auc_gate: GateResult
+
+
+def canary_health(*, release: Release, now: datetime | None = None) -> CanaryHealth:
     """The evidence the guard judges: error rate, score PSI against the champion's traffic of the
     same period, open critical drift alerts on the challenger, and the realised-AUC gate."""
     assert release.challenger is not None
@@ -404,7 +428,7 @@ def canary_health(*, release: Release, now: datetime | None = None) -> dict[str,
     }
 
 
-def _rollback_reasons(health: dict[str, Any], config: Thresholds) -> list[str]:
+def _rollback_reasons(health: CanaryHealth, config: Thresholds) -> list[str]:
     reasons = []
     if health["error_rate"] > config.canary_error_rate_max:
         reasons.append(f"error rate {health['error_rate']:.3f} > {config.canary_error_rate_max:g}")
@@ -423,7 +447,7 @@ class GuardSummary:
     advanced: list[str] = field(default_factory=list)
 
 
-def _ramp(release: Release, health: dict[str, Any], config: Thresholds, now: datetime) -> bool:
+def _ramp(release: Release, health: CanaryHealth, config: Thresholds, now: datetime) -> bool:
     """Advance the canary one ramp step when this step has run long enough, on enough records, and
     the gates pass again on the canary's own traffic."""
     assert release.challenger is not None and release.step_started_at is not None

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+
+from releases.gates import GateResult
 
 _VERDICT = {True: "pass", False: "FAIL", None: "n/a"}
 
 
-def _value(value: Any) -> str:
+def _value(value: float | None) -> str:
     return "" if value is None else f"{value:.4g}"
 
 
-def gates_table(results: list[dict[str, Any]], *, markdown: bool = False) -> str:
+def gates_table(results: Sequence[GateResult], *, markdown: bool = False) -> str:
     header = ["gate", "set", "value", "threshold", "result", "detail"]
     rows = [
         [r["gate"], r["set"], _value(r["value"]), _value(r["threshold"]), _VERDICT[r["passed"]], r["detail"]]
