@@ -42,7 +42,7 @@ class TokenVerifySerializer(StrictMixin, jwt_serializers.TokenVerifySerializer):
 class TokenRefreshSerializer(StrictMixin, jwt_serializers.TokenRefreshSerializer):
     """A refresh token whose user has been deleted is refused like one of a deactivated user."""
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+    def validate(self, attrs: dict[str, object]) -> dict[str, str]:
         try:
             return super().validate(attrs)
         except ObjectDoesNotExist:

@@ -63,7 +63,7 @@ NAVIGATION = (
 )
 
 
-def navigation(request: HttpRequest) -> dict[str, Any]:
+def navigation(request: HttpRequest) -> dict[str, object]:
     """The navigation bar; an item is active when the path is its page or below it (the longest match)."""
     path = request.path
     urls = [(label, reverse(name)) for label, name in NAVIGATION]

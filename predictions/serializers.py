@@ -12,7 +12,7 @@ from predictions.models import ModelVersion
 class FeatureSchemaField(serializers.JSONField):
     """The stored schema as the current code reads it (so older versions show what they now accept)."""
 
-    def to_representation(self, value: Any) -> Any:
+    def to_representation(self, value: Any) -> Any:  # DRF's stubs type a JSONField's value as a string
         from predictions.ml.features import schema_from_dicts, schema_to_dicts  # the ML stack loads lazily
 
         return schema_to_dicts(schema_from_dicts(value or []))
@@ -22,10 +22,10 @@ class EffectivePolicyField(serializers.JSONField):
     """The version's decision policy: the stored one, or for an older version the one its label
     bands give (what it decides with)."""
 
-    def get_attribute(self, instance: ModelVersion) -> Any:
+    def get_attribute(self, instance: ModelVersion) -> Any:  # the version itself, not one of its JSON columns
         return instance
 
-    def to_representation(self, value: Any) -> Any:
+    def to_representation(self, value: Any) -> Any:  # the version, from get_attribute
         from predictions.ml.decisions import policy_get
 
         return policy_get(value.decision_policy, value.label_bands).to_dict()
@@ -35,10 +35,10 @@ class EffectiveReasonsField(serializers.JSONField):
     """The version's reason table: the stored one, or for an older version the one built from its
     schema's descriptions (what it gives reasons with)."""
 
-    def get_attribute(self, instance: ModelVersion) -> Any:
+    def get_attribute(self, instance: ModelVersion) -> Any:  # the version itself, not one of its JSON columns
         return instance
 
-    def to_representation(self, value: Any) -> Any:
+    def to_representation(self, value: Any) -> Any:  # the version, from get_attribute
         from predictions.ml.decisions import reason_table_build
         from predictions.ml.features import schema_from_dicts
 
@@ -133,7 +133,7 @@ class ModelChoiceSerializer(StrictSerializer):
     model = serializers.CharField(required=False, max_length=64, help_text="Registry name; its production version")
     model_id = serializers.CharField(required=False, max_length=96, help_text="A specific version: name@version")
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
         if bool(attrs.get("model")) == bool(attrs.get("model_id")):
             raise serializers.ValidationError(
                 {"model": "Give exactly one of 'model' (a name) or 'model_id' (name@version)."}
@@ -174,7 +174,7 @@ class BatchItemSerializer(StrictSerializer):
 class BatchRequestSerializer(ModelChoiceSerializer):
     items = BatchItemSerializer(many=True, allow_empty=False)
 
-    def validate_items(self, items: list[Any]) -> list[Any]:
+    def validate_items(self, items: list[dict[str, object]]) -> list[dict[str, object]]:
         from django.conf import settings
 
         if len(items) > settings.PREDICT_BATCH_MAX:

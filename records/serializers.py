@@ -174,7 +174,7 @@ class NearestQuerySerializer(ModelChoiceSerializer):
         vector = vector / scale
         return (vector / np.linalg.norm(vector)).astype(np.float32)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
         attrs = super().validate(attrs)
         if ("features" in attrs) == ("vector" in attrs):
             raise serializers.ValidationError({"features": "Give exactly one of 'features' or 'vector'."})

@@ -7,6 +7,8 @@ from typing import Any
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from core.types import JSONObject
+
 
 class ErrorDetailSerializer(serializers.Serializer[object]):
     """``{"code", "message", "fields"?}``; "fields" would shadow Serializer.fields, hence get_fields."""
@@ -26,12 +28,12 @@ class ErrorSerializer(serializers.Serializer[object]):
     request_id = serializers.CharField()
 
 
-def _error(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+def _error(code: str, message: str, fields: dict[str, str] | None = None) -> JSONObject:
     example_id = "3f1c2a9b8d7e4f60a1b2c3d4e5f60718"
-    body: dict[str, Any] = {"error": {"code": code, "message": message}, "request_id": example_id}
+    error: JSONObject = {"code": code, "message": message}
     if fields:
-        body["error"]["fields"] = fields
-    return body
+        error["fields"] = dict(fields)
+    return {"error": error, "request_id": example_id}
 
 
 def error_response(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -17,12 +18,13 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import ApplicationError
 from core.logging import request_id_var
+from core.types import JSON, JSONObject
 
 
-def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
+def error_body(code: str, message: str, fields: Mapping[str, JSON] | None = None) -> JSONObject:
+    error: JSONObject = {"code": code, "message": message}
     if fields:
-        error["fields"] = fields
+        error["fields"] = dict(fields)
     return {"error": error, "request_id": request_id_var.get()}
 
 

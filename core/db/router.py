@@ -11,10 +11,9 @@ configured (``DATABASE_REPLICA_URL``); everything else stays on ``default``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model
 
 REPLICA = "replica"
 _ROUTED = {("records", "record")}
@@ -25,18 +24,18 @@ def replica_configured() -> bool:
 
 
 class ReadReplicaRouter:
-    def db_for_read(self, model: Any, **hints: Any) -> str | None:
+    def db_for_read(self, model: type[Model], **hints: object) -> str | None:
         if (model._meta.app_label, model._meta.model_name) not in _ROUTED or not replica_configured():
             return None
         if connections[DEFAULT_DB_ALIAS].in_atomic_block:
             return DEFAULT_DB_ALIAS
         return REPLICA
 
-    def db_for_write(self, model: Any, **hints: Any) -> str:
+    def db_for_write(self, model: type[Model], **hints: object) -> str:
         return DEFAULT_DB_ALIAS
 
-    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
+    def allow_relation(self, obj1: Model, obj2: Model, **hints: object) -> bool:
         return True  # the replica holds the primary's data
 
-    def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool:
+    def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: object) -> bool:
         return db == DEFAULT_DB_ALIAS
