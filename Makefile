@@ -17,11 +17,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: help run serve css test install install-dev lint typecheck deploy-check pytest stop backup restore clean bench-peers
+.PHONY: help run serve css test test-fast install install-dev lint typecheck deploy-check pytest stop backup restore clean bench-peers
 
 help:
 	@echo "make run   - set up .venv and the embedded PostgreSQL, migrate, seed, serve on 127.0.0.1:$(PORT)"
 	@echo "make test  - set up everything, then ruff, the import layers, mypy, deployment-file checks and pytest"
+	@echo "make test-fast - the same checks and every test but the slow, browser and fuzz ones (under 2 minutes)"
 	@echo "make stop  - stop the embedded PostgreSQL"
 	@echo "make backup, make restore FILE=... - pg_dump the database, restore a dump into an empty one"
 	@echo "make bench-peers - riskengine against MLServer and mlflow serve, side by side (not part of make test)"
@@ -101,6 +102,10 @@ css:
 	cd theme/static_src && npm ci --no-audit --no-fund && npm run build
 
 test: lint typecheck deploy-check pytest
+
+# The inner loop: everything but the tests marked slow, browser or fuzz (pyproject.toml's markers).
+test-fast: lint typecheck install-dev
+	$(VENV)/bin/pytest -n 2 -m "not slow and not browser and not fuzz"
 
 stop: install
 	$(PY) -m core.embedded_pg stop

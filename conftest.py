@@ -273,3 +273,11 @@ def make_records(demo_model, embedder, german_credit_trained, german_rows):
         return list(Record.objects.filter(pk__in=[record.pk for record in created]).order_by("timestamp"))
 
     return make
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that drives a browser is marked ``browser`` (so ``make test-fast`` leaves it out):
+    a browser test without the mark fails the collection."""
+    unmarked = [item.nodeid for item in items if "page" in item.fixturenames and not item.get_closest_marker("browser")]
+    if unmarked:
+        raise pytest.UsageError(f"browser tests without @pytest.mark.browser: {', '.join(unmarked)}")

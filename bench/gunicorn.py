@@ -97,7 +97,10 @@ def start_gunicorn(
     ``production``: the settings another process set up (``production_settings``), for a caller
     without Django."""
     environ = {**env, **production} if production is not None else production_env(env)
-    subprocess.run([sys.executable, "-m", "core.metrics_dir"], cwd=root, env=environ, check=True, capture_output=True)
+    if (root / "core" / "metrics_dir.py").exists():  # older checkouts prepared it in gunicorn.conf.py
+        subprocess.run(
+            [sys.executable, "-m", "core.metrics_dir"], cwd=root, env=environ, check=True, capture_output=True
+        )
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", str(root / "gunicorn.conf.py")],
         cwd=root,

@@ -31,10 +31,21 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 _COLUMNS = (
     "id, timestamp, model_version_id, model_id, features_json, risk_score, risk_label, base_log_odds, drivers, "
-    "contributions, request_id, outcome, outcome_changed_at"
+    "contributions, request_id, outcome, outcome_changed_at, decision, protected"
 )
 _TYPES = ["uuid", "timestamptz", "int8", "varchar", "jsonb", "float8", "varchar", "float8", "jsonb", "float8[]",
-          "varchar", "bool", "timestamptz"]  # fmt: skip
+          "varchar", "bool", "timestamptz", "varchar", "jsonb"]  # fmt: skip
+# The fairness report as it was computed before the rollups: from the window's raw records.
+_RAW_FAIRNESS_SQL = (
+    "SELECT p.key, p.value, count(*), count(*) FILTER (WHERE r.decision = 'approve'), "
+    "count(r.outcome), count(*) FILTER (WHERE r.outcome), "
+    "count(*) FILTER (WHERE r.outcome AND r.decision <> 'approve'), "
+    "count(*) FILTER (WHERE NOT r.outcome AND r.decision <> 'approve') "
+    "FROM records_record r CROSS JOIN LATERAL jsonb_each_text(r.protected) AS p(key, value) "
+    "WHERE r.model_version_id = %(v)s AND r.timestamp >= %(start)s::timestamp AT TIME ZONE 'UTC' "
+    "AND r.timestamp < %(end)s::timestamp AT TIME ZONE 'UTC' AND r.decision <> '' "
+    "AND p.key = ANY(%(names)s) GROUP BY 1, 2"
+)
 
 
 def _setup(data_dir: Path) -> None:
@@ -58,6 +69,7 @@ class _Generator:
         self.model = model
         frame = read_training_csv(ROOT / "data" / "german_credit.csv")
         self.base = encode_frame(frame.drop(columns=["creditability"]), model.schema)
+        self.groups = encode_frame(frame, model.protected)  # each row's protected attributes, as the demo
         self.rng = np.random.default_rng(seed)
         self.numeric = [j for j, s in enumerate(model.schema) if s.type in ("number", "integer")]
         self.amount = [s.name for s in model.schema].index("credit_amount")
@@ -66,7 +78,9 @@ class _Generator:
         """COPY ``size`` records with timestamps spread over the ``days`` days before ``now``."""
         from predictions.ml.features import decode_row
 
-        rows = self.base[self.rng.integers(0, len(self.base), size)].copy()
+        picked = self.rng.integers(0, len(self.base), size)
+        rows = self.base[picked].copy()
+        groups = [decode_row(self.model.protected, self.groups[i]) for i in picked]
         ages = self.rng.uniform(0, days * 86_400, size)
         for j in self.numeric:
             spec = self.model.schema[j]
@@ -86,7 +100,7 @@ class _Generator:
                 copy.write_row(
                     (uuid.uuid4(), now - timedelta(seconds=float(ages[i])), self.model.pk, self.model.model_id,
                      dicts[i], p.risk_score, p.risk_label, p.base_log_odds, p.drivers, p.contributions.tolist(),
-                     "bench", outcome, now if known else None)
+                     "bench", outcome, now if known else None, p.decision, groups[i])
                 )  # fmt: skip
 
 
@@ -140,10 +154,19 @@ def _full_fold() -> tuple[float, int, int]:
     backend's peak is this fold's."""
     from django.db import connection
 
-    from monitoring.models import BinDay, DayTotal, FoldState, OutcomeDay, ScoreCellDay, ShapDay, VersionFold
+    from monitoring.models import (
+        BinDay,
+        DayTotal,
+        FairnessDay,
+        FoldState,
+        OutcomeDay,
+        ScoreCellDay,
+        ShapDay,
+        VersionFold,
+    )
     from monitoring.services.fold import monitoring_fold
 
-    for model in (BinDay, ShapDay, DayTotal, OutcomeDay, ScoreCellDay, VersionFold, FoldState):
+    for model in (BinDay, ShapDay, DayTotal, OutcomeDay, ScoreCellDay, FairnessDay, VersionFold, FoldState):
         model.objects.all().delete()
     connection.close()
     with _PeakPrivateMemory(_backend_pid()) as backend, _PeakPrivateMemory(os.getpid()) as python:
@@ -204,6 +227,31 @@ def _pandas_drift(version: Any, start: Any, end: Any) -> list[float]:
     return out
 
 
+def _raw_fairness(version: Any, start: Any, end: Any) -> dict[tuple[str, str], list[int]]:
+    """Each (attribute, group)'s counts, read from the window's records (the report before rollups)."""
+    from django.db import connection
+
+    names = [spec["name"] for spec in version.protected_schema]
+    with connection.cursor() as cursor:
+        cursor.execute(_RAW_FAIRNESS_SQL, {"v": version.pk, "start": start, "end": end, "names": names})
+        return {(key, value): [int(n) for n in numbers] for key, value, *numbers in cursor.fetchall()}
+
+
+def _fairness(version: Any, start: Any, end: Any) -> None:
+    from dataclasses import astuple
+
+    from monitoring.selectors.outcomes import fairness_report
+
+    report = fairness_report(model_version=version, start=start, end=end)
+    ours = {(a.attribute, g.value): list(astuple(g.counts)) for a in report.attributes for g in a.groups}
+    raw = _raw_fairness(version, start, end)
+    same = ours == raw
+    rollups = _p50(lambda: fairness_report(model_version=version, start=start, end=end))
+    records = _p50(lambda: _raw_fairness(version, start, end), runs=5)
+    print(f"  fairness report, 30 days, {report.decided:,} decided records: p50 {rollups:.1f} ms from the rollups, "
+          f"{records:.0f} ms from the records ({records / rollups:.0f}x); same counts: {same}")  # fmt: skip
+
+
 def _reports(version: Any, now: datetime) -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
@@ -221,6 +269,7 @@ def _reports(version: Any, now: datetime) -> None:
     drift = _p50(lambda: drift_report(model_version=version, start=start30, end=tomorrow))
     pandas = _p50(lambda: _pandas_drift(version, start30, tomorrow), runs=5)
     performance = _p50(lambda: performance_report(model_version=version, start=start90, end=tomorrow))
+    _fairness(version, start30, tomorrow)
     staff, _ = get_user_model().objects.get_or_create(username="bench-staff", defaults={"is_staff": True})
     client = Client()
     client.force_login(staff)

@@ -154,8 +154,7 @@ def reference_profile(
 ) -> ReferenceProfile:
     """The profile (JSON-ready) of a model trained on ``train_encoded``."""
     features: list[ProfileFeature] = []
-    bins: list[np.ndarray] = []
-    sizes: list[int] = []
+    bins, sizes = [], []
     for j, spec in enumerate(schema):
         column = train_encoded[:, j]
         edges = numeric_edges(column) if spec.type in ("number", "integer") else []
@@ -173,11 +172,13 @@ def reference_profile(
                 "mean_abs_shap": float(np.abs(contributions).mean()) if len(contributions) else 0.0,
             }
         )
-    score_edges = numeric_edges(np.asarray(train_scores, dtype=np.float64))
-    score_bins = numeric_bins(np.asarray(train_scores, dtype=np.float64), score_edges, missing_bin=False)
+    scores = np.asarray(train_scores, dtype=np.float64)
+    score_edges = numeric_edges(scores)
+    score_bins = numeric_bins(scores, score_edges, missing_bin=False)
     label_index = {label: i for i, label in enumerate(band_labels)}
     label_bins = np.array([label_index[x] for x in train_labels], dtype=np.int64)
     sizes += [bin_count("score", score_edges), len(band_labels)]
+    mean_known = len(holdout_contributions) > 0
     return {
         "format": PROFILE_FORMAT,
         "source": source,
@@ -188,9 +189,7 @@ def reference_profile(
         "label": {"labels": list(band_labels), "counts": _counts(label_bins, sizes[-1])},
         "segments": _segments(schema, bins, sizes, score_bins, label_bins),
         "base_log_odds": float(base_log_odds),
-        "mean_log_odds": float(base_log_odds + holdout_contributions.sum(axis=1).mean())
-        if len(holdout_contributions)
-        else float(base_log_odds),
+        "mean_log_odds": float(base_log_odds + (holdout_contributions.sum(axis=1).mean() if mean_known else 0.0)),
     }
 
 

@@ -45,6 +45,7 @@ def test_it_refuses_garbage():
         load_artifact(junk, expected_sha256=sha256_hex(junk))
 
 
+@pytest.mark.slow  # a fresh interpreter imports the ML stack
 def test_it_reads_artifacts_without_importing_torch(artifact_bytes, tmp_path):
     """skops would import torch (through sklearn's array-API shim): ~180 MB in every server process."""
     path = tmp_path / "model.skops"

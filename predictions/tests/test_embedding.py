@@ -31,6 +31,7 @@ def test_vectors_are_384d_unit_length_and_deterministic(embedder):
     assert np.array_equal(embedder.encode(texts[:1])[0], vectors[0])  # batch size does not change a vector
 
 
+@pytest.mark.slow  # loads the torch model beside the ONNX one
 def test_the_onnx_int8_model_agrees_with_sentence_transformers(embedder, settings):
     from pathlib import Path
 

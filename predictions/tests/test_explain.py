@@ -43,6 +43,7 @@ def _reference_shap(trained, rows):
     return explanation.values, np.asarray(explanation.base_values)
 
 
+@pytest.mark.slow  # shap's exact explainer walks every coalition (hgb: about 8 s)
 def test_drivers_match_the_shap_library_to_1e_6(trained):
     explainer = _explainer(trained)
     frame = make_loans_frame(rows=200, seed=11).drop(columns=["status"])

@@ -13,6 +13,7 @@ from predictions.tests.factories import make_loans_frame, write_loans_csv
 
 
 @pytest.mark.django_db
+@pytest.mark.slow  # trains every algorithm on a generated frame (hgb: about 9 s)
 @pytest.mark.parametrize("algorithm", sorted(ALGORITHMS))
 def test_it_trains_mixed_type_data_with_missing_values_and_a_categorical_target(tmp_path, capsys, algorithm):
     csv = write_loans_csv(tmp_path / "loans.csv")

@@ -115,6 +115,7 @@ def test_a_header_missing_a_required_feature_stores_nothing(tmp_path, demo_model
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow  # kills a backfill subprocess mid-run, then resumes it
 def test_a_killed_run_resumes_with_the_count_exact(tmp_path, demo_model, embedder, german_rows, test_database_url):
     frame = german_rows.head(240)
     source = _write(tmp_path / "loans.csv", frame)

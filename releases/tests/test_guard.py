@@ -82,10 +82,10 @@ def test_a_canary_whose_errors_exceed_the_limit_is_rolled_back(register, traffic
     release_canary_set(model_version=broken, percent=100, reason="will fail", force=True)
     real = prediction.inference_predict  # type: ignore[attr-defined]  # patched where it is looked up
 
-    def failing(*, model, rows):
+    def failing(*, model, rows, encoded=None):
         if model.pk == broken.pk:
             raise RuntimeError("the challenger is broken")
-        return real(model=model, rows=rows)
+        return real(model=model, rows=rows, encoded=encoded)
 
     monkeypatch.setattr(prediction, "inference_predict", failing)
     records = traffic(20)

@@ -48,7 +48,7 @@ def test_a_failing_shadow_never_fails_the_request(jwt_client, register, german_c
     from predictions.selectors import loaded_model_get
 
     broken = loaded_model_get(model_id=challenger.model_id)
-    monkeypatch.setattr(broken.scorer, "predict", lambda rows: 1 / 0)
+    monkeypatch.setattr(broken.scorer, "predict_encoded", lambda encoded, rows: 1 / 0)
     response = jwt_client.post(PREDICT, {"model": "credit", "features": german_credit_row}, format="json")
     assert response.status_code == 201
     assert not ShadowResult.objects.exists()
@@ -84,7 +84,9 @@ def test_a_failing_canary_sends_its_applicants_to_the_champion(jwt_client, regis
     _release(challenger, "canary", 100.0)
     from predictions.selectors import loaded_model_get
 
-    monkeypatch.setattr(loaded_model_get(model_id=challenger.model_id).scorer, "predict", lambda rows: 1 / 0)
+    monkeypatch.setattr(
+        loaded_model_get(model_id=challenger.model_id).scorer, "predict_encoded", lambda encoded, rows: 1 / 0
+    )
     body = jwt_client.post(PREDICT, {"model": "credit", "features": german_credit_row}, format="json").json()
     assert (body["model_id"], body["served_by"]) == ("credit@1", "champion")
     assert ChallengerFailure.objects.get().mode == "canary"

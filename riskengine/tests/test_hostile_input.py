@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 
 from records.models import Record
 
+pytestmark = pytest.mark.slow  # hundreds of hypothesis cases per test
+
 EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "400"))
 DOCUMENTED = {200, 201, 204, 301, 302, 400, 401, 403, 404, 405, 406, 413, 415, 422, 429}
 

@@ -54,26 +54,17 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"file not found: {path}")
         _check_options(options)
+        name, version = options.text("model"), options.optional_integer("version")
         try:
-            model_id = (
-                f"{options.text('model')}@{options.optional_integer('version')}"
-                if options.optional_integer("version")
-                else None
-            )
-            model = loaded_model_get(name=options.text("model"), model_id=model_id)
+            model = loaded_model_get(name=name, model_id=f"{name}@{version}" if version else None)
         except ModelNotFound as exc:
             raise CommandError(str(exc)) from None
-        rejects_path: Path = options.optional_path("rejects") or path.with_name(
+        rejects_path = options.optional_path("rejects") or path.with_name(
             path.name.removesuffix(".gz") + ".rejects.csv"
         )
         size = path.stat().st_size
-        bar = tqdm(
-            total=size,
-            unit="B",
-            unit_scale=True,
-            disable=options.flag("no_progress"),
-            desc=f"backfill {model.model_id}",
-        )
+        no_bar = options.flag("no_progress")
+        bar = tqdm(total=size, unit="B", unit_scale=True, disable=no_bar, desc=f"backfill {model.model_id}")
 
         def progress(summary: BackfillSummary) -> None:
             bar.update(summary.bytes_read - bar.n)
