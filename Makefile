@@ -22,7 +22,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 help:
 	@echo "make run   - set up .venv and the embedded PostgreSQL, migrate, seed, serve on 127.0.0.1:$(PORT)"
 	@echo "make test  - set up everything, then ruff, the import layers, mypy, deployment-file checks and pytest"
-	@echo "make test-fast - the same checks and every test but the slow, browser and fuzz ones (under 2 minutes)"
+	@echo "make test-fast - the linters and every test but the slow, browser and fuzz ones (under 2 minutes)"
 	@echo "make stop  - stop the embedded PostgreSQL"
 	@echo "make backup, make restore FILE=... - pg_dump the database, restore a dump into an empty one"
 	@echo "make bench-peers - riskengine against MLServer and mlflow serve, side by side (not part of make test)"
@@ -103,8 +103,9 @@ css:
 
 test: lint typecheck deploy-check pytest
 
-# The inner loop: everything but the tests marked slow, browser or fuzz (pyproject.toml's markers).
-test-fast: lint typecheck install-dev
+# The inner loop: the linters and every test but those marked slow, browser or fuzz (pyproject.toml's
+# markers); `make typecheck` runs mypy alone.
+test-fast: lint
 	$(VENV)/bin/pytest -n 2 -m "not slow and not browser and not fuzz"
 
 stop: install

@@ -35,6 +35,17 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -
     settings.DATABASES.setdefault("replica", {**default, "TEST": test})
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Test users hash their passwords with a cheap hasher: production's PBKDF2 (a million rounds)
+    costs half a second a user and a login, which the tests would pay hundreds of times. Processes
+    the tests start (the README's commands, servers) keep the real one."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_rate_limit_leases():
     """Each test starts with no leased admissions (the counters they came from were rolled back)."""
@@ -106,15 +117,32 @@ def german_credit_reasons():
     return json.loads((Path(settings.BASE_DIR) / "data" / "german_credit.reasons.json").read_text())
 
 
+_DEMO_COLUMNS: dict[str, Any] = {}  # the demo version's columns as the registry wrote them, per process
+
+
 @pytest.fixture
 def demo_model(db, german_credit_trained, german_credit_reasons):
     """The registered, production demo model ``credit`` (protected: personal_status_and_sex and
-    foreign_worker), as ``make run`` registers it."""
+    foreign_worker), as ``make run`` registers it. The first test of a process registers it through
+    the registry; later ones store the same columns again (the artifact, profile and tables are
+    deterministic), which spares each test the half second of serialising and profiling."""
+    from predictions.models import ModelVersion
     from predictions.selectors import loaded_model_cache_clear
     from predictions.services import model_version_promote, model_version_register
 
     loaded_model_cache_clear()
-    version = model_version_register(trained=german_credit_trained, name="credit", reasons=german_credit_reasons)
+    if _DEMO_COLUMNS:
+        version = ModelVersion.objects.create(**_DEMO_COLUMNS)
+    else:
+        version = model_version_register(trained=german_credit_trained, name="credit", reasons=german_credit_reasons)
+        skipped = {"id", "created_at", "created_by_id", "promoted_at"}
+        _DEMO_COLUMNS.update(
+            {
+                f.attname: getattr(version, f.attname)
+                for f in ModelVersion._meta.concrete_fields
+                if f.attname not in skipped
+            }
+        )
     yield model_version_promote(model_version=version)
     loaded_model_cache_clear()
 

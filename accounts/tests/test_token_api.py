@@ -24,6 +24,7 @@ def _post(url: str, body: dict, headers: dict | None = None) -> int:
         return error.code
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 @pytest.mark.django_db(transaction=True)
 def test_parallel_wrong_passwords_get_exactly_the_limit_of_401s(live_server, api_user, settings):
     settings.LOGIN_ATTEMPTS_PER_15_MIN = 10
@@ -55,6 +56,7 @@ def test_a_throttled_login_says_when_to_retry(api_client, api_user, settings):
     assert 0 < int(response["Retry-After"]) <= 900
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 @pytest.mark.django_db
 def test_successful_logins_do_not_use_up_the_limit(api_client, api_user, settings):
     settings.LOGIN_ATTEMPTS_PER_15_MIN = 2

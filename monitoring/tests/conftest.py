@@ -17,12 +17,17 @@ from records.services import RecordOrigin, record_create_many, records_build
 START = datetime(2026, 9, 1, tzinfo=UTC)
 
 
+_ROWS: list[dict] = []  # read once per process: every demo version has the same schema
+
+
 def load_rows():
-    """The demo data as request rows of the registered demo model."""
-    model = loaded_model_get(name="credit")
-    frame = read_training_csv(Path(settings.BASE_DIR) / "data" / "german_credit.csv")
-    encoded = encode_frame(frame.drop(columns=["creditability"]), model.schema)
-    return [decode_row(model.schema, row) for row in encoded]
+    """The demo data as request rows of the registered demo model (fresh copies)."""
+    if not _ROWS:
+        model = loaded_model_get(name="credit")
+        frame = read_training_csv(Path(settings.BASE_DIR) / "data" / "german_credit.csv")
+        encoded = encode_frame(frame.drop(columns=["creditability"]), model.schema)
+        _ROWS.extend(decode_row(model.schema, row) for row in encoded)
+    return [dict(row) for row in _ROWS]
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ def _stream(rows, rng, *, days, per_day, shift_from=None):
     monitoring_fold()
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 def test_an_unshifted_stream_stays_stable_over_30_days_of_windows(demo_model, rows):
     _stream(rows, np.random.default_rng(2), days=36, per_day=100)
     for offset in range(30):

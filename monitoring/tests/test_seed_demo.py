@@ -16,6 +16,7 @@ from records.models import Record
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 def test_the_history_has_a_late_shift_and_late_outcomes_and_is_seeded_once(demo_model, embedder, capsys):
     call_command("seed_demo", "--history", "--days=61", "--per-day=12")
     out = capsys.readouterr().out

@@ -65,6 +65,7 @@ def test_the_picker_lists_the_top_values_by_volume(demo_model, rows):
     assert len(picked) == 5 and picked[0].value == "radio/television"
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 def test_only_the_shifted_segment_is_flagged_among_many(demo_model, rows):
     shifted = Segment(feature="housing", value="own")
     _stream(rows, np.random.default_rng(7), days=7, per_day=400, shifted=shifted)

@@ -64,6 +64,7 @@ def test_the_p_values_match_scipy_on_raw_samples():
     assert binned_ks_p_value(cx, cy) == pytest.approx(stats.kstwobign.sf(d * math.sqrt(effective)), rel=1e-9)
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 def test_delong_matches_sklearn_and_a_bootstrap():
     rng = np.random.default_rng(11)
     y = rng.random(3000) < 0.3

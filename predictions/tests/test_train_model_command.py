@@ -118,6 +118,7 @@ def test_it_refuses_an_excluded_column_that_does_not_exist(tmp_path):
         call_command("train_model", csv=csv, target="status", positive="default", name="x", exclude="nope")
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 def test_it_exits_1_without_a_traceback(tmp_path):
     result = subprocess.run(
         [

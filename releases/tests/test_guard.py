@@ -31,6 +31,7 @@ def traffic(demo_model, embedder, german_rows):
     return send
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 def test_an_injected_score_shift_is_rolled_back_within_one_scheduler_cycle(register, traffic):
     Webhook.objects.create(url="http://127.0.0.1:9/hook", secret="s" * 32)
     shifted = register(shift=2.5)
@@ -59,6 +60,7 @@ def test_a_healthy_canary_is_left_alone_until_its_step_has_run_long_enough(regis
     assert Release.objects.get(name="credit").percent == 50
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 def test_a_healthy_canary_ramps_after_its_minimum_time_and_records(register, traffic):
     from releases.services import model_validate
 

@@ -141,6 +141,7 @@ def test_release_commands_print_and_refuse_in_one_line(register, capsys):
         call_command("model_shadow", "credit@99", "--reason", "r")
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 def test_calibration_and_stability_pass_for_a_copy_on_calibrated_outcomes(register, make_records):
     import numpy as np
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from predictions.models import Release
@@ -8,6 +9,7 @@ from records.prediction import prediction_create
 from releases.selectors import shadow_report
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 def test_the_shadow_report_against_an_independent_computation(register, embedder, german_rows, demo_model):
     from predictions.ml.features import decode_row, encode_frame
 

@@ -59,6 +59,7 @@ def test_the_dashboard_indexes_exist():
     assert "(risk_score, id)" in indexes["record_score_idx"]
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 def test_the_embedded_server_starts_creates_the_database_and_stops(tmp_path):
     import psycopg
 

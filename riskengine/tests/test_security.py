@@ -32,6 +32,7 @@ def test_htmx_posts_without_the_csrf_token_are_refused(staff_user, demo_model):
     assert response.status_code == 200
 
 
+@pytest.mark.slow  # over a second on this machine (make test-fast leaves it out)
 @pytest.mark.django_db
 def test_failed_logins_are_throttled(client, staff_user, settings):
     settings.LOGIN_ATTEMPTS_PER_15_MIN = 3
