@@ -42,7 +42,9 @@ def _fast_password_hashing():
     the tests start (the README's commands, servers) keep the real one."""
     from django.test.utils import override_settings
 
-    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+    # PBKDF2 stays second: users made by a subprocess (the README's createsuperuser) still log in.
+    hashers = ["django.contrib.auth.hashers.MD5PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    with override_settings(PASSWORD_HASHERS=hashers):
         yield
 
 
