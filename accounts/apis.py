@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed
@@ -13,6 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.login_limits import login_attempt_run
 from core.api import docs
@@ -40,13 +42,32 @@ class TokenVerifySerializer(StrictMixin, jwt_serializers.TokenVerifySerializer):
 
 
 class TokenRefreshSerializer(StrictMixin, jwt_serializers.TokenRefreshSerializer):
-    """A refresh token whose user has been deleted is refused like one of a deactivated user."""
+    """A new pair for a refresh token, which is blacklisted. Refused (401) when its user was deleted
+    or deactivated, or changed their password, since it was issued (simplejwt's revoke claim, a hash
+    of the password, which access tokens are checked against too). The new refresh token keeps the
+    old one's expiry: rotating never extends a login past REFRESH_TOKEN_LIFETIME."""
 
     def validate(self, attrs: dict[str, object]) -> dict[str, str]:
-        try:
-            return super().validate(attrs)
-        except ObjectDoesNotExist:
-            raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account") from None
+        refresh = self.token_class(str(attrs["refresh"]))  # type: ignore[arg-type]  # simplejwt decodes the text it is given
+        user = (
+            get_user_model()
+            .objects.filter(**{jwt_settings.USER_ID_FIELD: refresh.payload.get(jwt_settings.USER_ID_CLAIM)})
+            .first()
+        )
+        revoked = user is not None and refresh.payload.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(
+            user.password
+        )
+        if user is None or not jwt_settings.USER_AUTHENTICATION_RULE(user) or revoked:
+            raise AuthenticationFailed(self.error_messages["no_active_account"], "no_active_account")
+        data = {"access": str(refresh.access_token)}
+        expires = refresh.payload["exp"]
+        refresh.blacklist()
+        refresh.set_jti()
+        refresh.set_iat()
+        refresh.payload["exp"] = expires  # an absolute lifetime, from the login
+        refresh.outstand()
+        data["refresh"] = str(refresh)
+        return data
 
 
 class TokenPairSerializer(serializers.Serializer[object]):

@@ -227,6 +227,8 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(hours=env.integer("JWT_REFRESH_HOURS", default=24, min_value=1, max_value=720)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
+    # Tokens carry a hash of the user's password: changing it revokes every token already issued.
+    "CHECK_REVOKE_TOKEN": True,
     "UPDATE_LAST_LOGIN": False,
     "ALGORITHM": "HS256",
     "SIGNING_KEY": JWT_SIGNING_KEY,

@@ -90,3 +90,69 @@ def test_an_unknown_field_in_a_token_request_is_a_400_naming_it(api_client, api_
     response = api_client.post("/api/token/", body, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {"remember_me": "Unknown field."}
+
+
+def _pair(api_client, user):
+    response = api_client.post("/api/token/", {"username": user.username, "password": PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _refresh(api_client, refresh):
+    return api_client.post("/api/token/refresh/", {"refresh": refresh}, format="json")
+
+
+@pytest.mark.django_db
+def test_a_password_change_revokes_every_token_already_issued(api_client, api_user):
+    pair = _pair(api_client, api_user)
+    api_user.set_password("a-new-password-for-this-user")
+    api_user.save()
+    refused = _refresh(api_client, pair["refresh"])
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "authentication_failed"
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
+    assert api_client.get("/api/records/").status_code == 401
+    api_client.credentials()
+    fresh = _pair_with(api_client, api_user.username, "a-new-password-for-this-user")
+    assert _refresh(api_client, fresh["refresh"]).status_code == 200
+
+
+def _pair_with(api_client, username, password):
+    response = api_client.post("/api/token/", {"username": username, "password": password}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.mark.django_db
+def test_a_deactivated_user_cannot_refresh(api_client, api_user):
+    pair = _pair(api_client, api_user)
+    api_user.is_active = False
+    api_user.save(update_fields=["is_active"])
+    assert _refresh(api_client, pair["refresh"]).status_code == 401
+
+
+@pytest.mark.django_db
+def test_rotation_never_extends_a_refresh_token_past_its_login(api_client, api_user, monkeypatch):
+    from datetime import timedelta
+
+    from rest_framework_simplejwt.utils import aware_utcnow
+
+    clock = "rest_framework_simplejwt.tokens.aware_utcnow"
+    monkeypatch.setattr(clock, lambda: aware_utcnow() - timedelta(hours=1))  # the login was an hour ago
+    first = _pair(api_client, api_user)["refresh"]
+    monkeypatch.setattr(clock, aware_utcnow)
+    second = _refresh(api_client, first).json()["refresh"]
+    third = _refresh(api_client, second).json()["refresh"]
+    claims = [RefreshToken(token, verify=False) for token in (first, second, third)]
+    assert claims[0]["exp"] == claims[1]["exp"] == claims[2]["exp"]
+    assert len({c["jti"] for c in claims}) == 3
+    assert _refresh(api_client, first).status_code == 401  # rotated, so blacklisted
+
+
+@pytest.mark.django_db
+def test_a_bad_token_is_refused_in_a_sentence(api_client):
+    refused = _refresh(api_client, "not-a-token")
+    assert refused.status_code == 401
+    assert refused.json()["error"]["message"] == "Token is invalid."
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+    message = api_client.get("/api/records/").json()["error"]["message"]
+    assert message == "Given token not valid for any token type." and "{" not in message

@@ -28,13 +28,16 @@ def error_body(code: str, message: str, fields: Mapping[str, JSON] | None = None
     return {"error": error, "request_id": request_id_var.get()}
 
 
-def _flatten(detail: Any) -> Any:
-    if isinstance(detail, list):
-        flat = [_flatten(item) for item in detail]
-        return " ".join(str(item) for item in flat) if all(isinstance(i, str) for i in flat) else flat
+def sentence(detail: object) -> str:
+    """An error detail as one sentence: a nested detail (simplejwt's ``{"detail", "code"}``) by its
+    own words, never as a Python repr."""
     if isinstance(detail, dict):
-        return {str(key): _flatten(value) for key, value in detail.items()}
-    return str(detail)
+        text = sentence(detail["detail"]) if "detail" in detail else "; ".join(sentence(v) for v in detail.values())
+    elif isinstance(detail, list | tuple):
+        text = " ".join(sentence(item) for item in detail)
+    else:
+        text = str(detail).strip()
+    return text if not text or text.endswith((".", "?", "!")) else text + "."
 
 
 def field_paths(detail: Any, prefix: str = "") -> dict[str, str]:
@@ -110,7 +113,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             code = "malformed_json"
         elif isinstance(exc, exceptions.AuthenticationFailed):
             code = "authentication_failed"
-        body = error_body(code, str(_flatten(detail)) if detail is not None else "Error.")
+        body = error_body(code, sentence(detail) if detail is not None else "Error.")
     response.data = body
     return response
 
