@@ -93,3 +93,16 @@ def login_attempt_run(
     if succeeded(response):
         login_attempt_succeeded(attempt=counted)
     return response
+
+
+LOGIN_SCOPES = ("login", "token")  # the web and admin login; POST /api/token/
+
+
+def login_lockout_lift(*, username: str) -> int:
+    """Clear the username's own counters (the ceiling that holds it from every address) in every
+    scope: the lift for a user locked out by someone else's guessing. Returns the counters cleared."""
+    name = username_normalise(username)
+    keys = [counter_key(f"{scope}-user", name) for scope in LOGIN_SCOPES]
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {COUNTERS} WHERE key = ANY(%s)", [keys])  # noqa: S608 - the model's table
+        return int(cursor.rowcount)

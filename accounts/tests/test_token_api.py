@@ -156,3 +156,19 @@ def test_a_bad_token_is_refused_in_a_sentence(api_client):
     api_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
     message = api_client.get("/api/records/").json()["error"]["message"]
     assert message == "Given token not valid for any token type." and "{" not in message
+
+
+@pytest.mark.django_db
+def test_a_locked_out_user_is_let_back_in_by_command(api_client, api_user, settings, capsys):
+    from django.core.management import call_command
+
+    settings.LOGIN_ATTEMPTS_PER_15_MIN = 1
+    settings.LOGIN_CEILING_FACTOR = 2
+    wrong = {"username": api_user.username, "password": "wrong"}
+    for address in ("10.0.0.1", "10.0.0.2"):  # someone else guessing, from two addresses
+        assert api_client.post("/api/token/", wrong, format="json", REMOTE_ADDR=address).status_code == 401
+    right = {"username": api_user.username, "password": PASSWORD}
+    assert api_client.post("/api/token/", right, format="json", REMOTE_ADDR="10.0.0.9").status_code == 429
+    call_command("login_lockout_lift", api_user.username.upper())
+    assert "lock-out lifted (1 counter(s) cleared)" in capsys.readouterr().out
+    assert api_client.post("/api/token/", right, format="json", REMOTE_ADDR="10.0.0.9").status_code == 200
