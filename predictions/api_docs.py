@@ -45,7 +45,7 @@ def _closed(properties: dict[str, Any], required: list[str], title: str) -> dict
         "type": "object",
         "title": title,
         "properties": properties,
-        "required": required,
+        **({"required": required} if required else {}),  # OpenAPI 3.0: non-empty or absent
         "additionalProperties": False,
     }
 

@@ -35,7 +35,8 @@ class MetadataViewSet(viewsets.ViewSet):
 
 
 class ModelViewSet(viewsets.ViewSet):
-    """Every version of every model in the registry."""
+    """Every version of every model in the registry (for an API client that is not staff, the
+    production versions only)."""
 
     permission_classes = [IsAuthenticated]
     lookup_field = "name"
@@ -43,11 +44,12 @@ class ModelViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={200: ModelListResponseSerializer, 401: docs.UNAUTHENTICATED, 429: docs.THROTTLED})
     def list(self, request: Request) -> Response:
-        return Response({"results": ModelVersionSerializer(selectors.model_version_list(), many=True).data})
+        versions = selectors.model_version_list(user=request.user)
+        return Response({"results": ModelVersionSerializer(versions, many=True).data})
 
     @extend_schema(responses={200: ModelSummarySerializer, 401: docs.UNAUTHENTICATED, 404: docs.NOT_FOUND})
     def retrieve(self, request: Request, name: str) -> Response:
-        versions = list(selectors.model_version_list(name=name))
+        versions = list(selectors.model_version_list(name=name, user=request.user))
         if not versions:
             raise ApplicationError(f"Model {name!r} does not exist.", code="not_found", status=404)
         production = next((v.model_id for v in versions if v.is_production), None)

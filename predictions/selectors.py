@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from core.errors import ApplicationError
+from core.principal import Principal
 from core.types import JSONObject
 from predictions.models import ModelVersion, Release
 
@@ -122,10 +123,14 @@ _loaded: dict[int, LoadedModel] = {}
 _routes: dict[str, _Resolved] = {}  # name -> the release state, as last read
 
 
-def model_version_list(*, name: str | None = None) -> QuerySet[ModelVersion]:
+def model_version_list(*, name: str | None = None, user: Principal | None = None) -> QuerySet[ModelVersion]:
+    """The registry's versions, newest first per name; for a ``user`` who is not staff (an API client),
+    the production versions only: the others' policies and history are the credit team's."""
     queryset = ModelVersion.objects.defer("artifact", "reference_profile", "holdout").order_by("name", "-version")
     if name is not None:
         queryset = queryset.filter(name=name)
+    if user is not None and not user.is_staff:
+        queryset = queryset.filter(status=ModelVersion.Status.PRODUCTION)
     return queryset
 
 

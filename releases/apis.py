@@ -33,17 +33,19 @@ FORBIDDEN = docs.error_response(
 CONFLICT = docs.error_response(
     409, "A step that cannot be taken now", "release_conflict", "credit@3 failed its gates; validate it, or force"
 )
-_READ = {401: docs.UNAUTHENTICATED, 404: docs.NOT_FOUND, 429: docs.THROTTLED}
+_READ = {401: docs.UNAUTHENTICATED, 403: FORBIDDEN, 404: docs.NOT_FOUND, 429: docs.THROTTLED}
 _WRITE = {400: docs.INVALID, 401: docs.UNAUTHENTICATED, 403: FORBIDDEN, 404: docs.NOT_FOUND, 409: CONFLICT}
 
 
 class SuperuserWrites(permissions.BasePermission):
-    """Anyone signed in reads a release; only superusers change one."""
+    """Staff read a release (its timeline names people and reasons); only superusers change one."""
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         if not (request.user and request.user.is_authenticated):
             return False
-        return request.method in permissions.SAFE_METHODS or bool(request.user.is_superuser)
+        if request.method in permissions.SAFE_METHODS:
+            return bool(request.user.is_staff)
+        return bool(request.user.is_superuser)
 
 
 def _body(serializer_class: type[serializers.Serializer[object]], request: Request) -> dict[str, Any]:

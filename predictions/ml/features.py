@@ -347,10 +347,12 @@ def feature_json_schema(schema: Schema) -> JSONObject:
         if not spec.required:
             prop["nullable"] = True
         properties[spec.name] = prop
+    required: list[JSON] = [spec.name for spec in schema if spec.required]
+    # OpenAPI 3.0 wants a non-empty "required" or none (protected attributes are all optional).
     return {
         "type": "object",
         "properties": properties,
-        "required": [spec.name for spec in schema if spec.required],
+        **({"required": required} if required else {}),
         "additionalProperties": False,
     }
 

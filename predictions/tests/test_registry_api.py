@@ -24,6 +24,11 @@ def test_models_list_every_version(api_client, demo_model, api_user, german_cred
     model_version_register(trained=german_credit_trained, name="credit")
     api_client.force_authenticate(api_user)
     versions = api_client.get("/api/models/").json()["results"]
+    assert [(v["model_id"], v["status"]) for v in versions] == [("credit@1", "production")]  # a client: production
+    assert len(api_client.get("/api/models/credit/").json()["versions"]) == 1
+    api_user.is_staff = True
+    api_user.save(update_fields=["is_staff"])
+    versions = api_client.get("/api/models/").json()["results"]
     assert [(v["model_id"], v["status"]) for v in versions] == [("credit@2", "staging"), ("credit@1", "production")]
     detail = api_client.get("/api/models/credit/").json()
     assert detail["production"] == "credit@1" and len(detail["versions"]) == 2

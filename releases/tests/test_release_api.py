@@ -13,12 +13,15 @@ def admin_api(admin_user):
     return client
 
 
-def test_anyone_signed_in_reads_the_state_only_superusers_change_it(jwt_client, register):
+def test_staff_read_the_state_only_superusers_change_it(jwt_client, register, staff_user):
     candidate = register()
-    state = jwt_client.get(BASE).json()
+    assert jwt_client.get(BASE).status_code == 403  # an API client: the timeline names people and reasons
+    staff = APIClient()
+    staff.force_authenticate(staff_user)
+    state = staff.get(BASE).json()
     assert state["champion"] == "credit@1" and state["mode"] == "none" and state["events"] == []
     assert state["gates"]["auc_margin"] == -0.005
-    response = jwt_client.post(BASE + "validate/", {"model_id": candidate.model_id}, format="json")
+    response = staff.post(BASE + "validate/", {"model_id": candidate.model_id}, format="json")
     assert response.status_code == 403
 
 
