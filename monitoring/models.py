@@ -239,6 +239,7 @@ class Delivery(models.Model):
         PENDING = "pending"
         DELIVERED = "delivered"
         FAILED = "failed"
+        CANCELLED = "cancelled"  # its webhook was disabled before it went out
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="deliveries")
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")

@@ -51,6 +51,9 @@ def webhook_post(*, url: str, secret: str, payload: JSONObject, timeout: float) 
             code, error = int(response.status), ""
     except urllib.error.HTTPError as exc:
         code, error = int(exc.code), f"HTTP {exc.code}"
-    except (OSError, ValueError) as exc:  # refused, timed out, DNS, TLS, a malformed URL
-        code, error = None, f"{type(exc).__name__}: {exc}"[:300]
+    except Exception as exc:  # refused, timed out, DNS, TLS, a malformed URL, bytes that are not HTTP
+        # One endpoint's failure, whatever it is, ends this attempt only: never the scheduler's step.
+        # the reason is stored: an endpoint's own bytes in it (NUL included) are shown as "?"
+        text = f"{type(exc).__name__}: {exc}"[:300]
+        code, error = None, "".join(ch if ch.isprintable() else "?" for ch in text)
     return PostResult(status_code=code, error=error, duration_ms=(time.perf_counter() - started) * 1000)

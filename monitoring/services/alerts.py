@@ -310,7 +310,7 @@ def webhook_deliveries_send(*, now: datetime | None = None, limit: int = 50) -> 
             delivery = (
                 Delivery.objects.select_for_update(skip_locked=True)
                 .select_related("webhook")
-                .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+                .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now, webhook__enabled=True)
                 .order_by("next_attempt_at", "id")
                 .first()
             )
@@ -328,6 +328,11 @@ def webhook_toggle(*, webhook_id: int) -> Webhook:
     webhook = Webhook.objects.filter(pk=webhook_id).first()
     if webhook is None:
         raise ApplicationError("No such webhook.", code="not_found", status=404)
-    webhook.enabled = not webhook.enabled
-    webhook.save(update_fields=["enabled"])
+    with transaction.atomic():
+        webhook.enabled = not webhook.enabled
+        webhook.save(update_fields=["enabled"])
+        if not webhook.enabled:  # what it had queued is not sent later
+            Delivery.objects.filter(webhook=webhook, status=Delivery.Status.PENDING).update(
+                status=Delivery.Status.CANCELLED
+            )
     return webhook

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +24,7 @@ from monitoring.services.alerts import (
     alerts_evaluate,
     webhook_create,
     webhook_deliveries_send,
+    webhook_toggle,
 )
 from monitoring.services.fold import monitoring_fold
 from monitoring.tests.conftest import START, store
@@ -223,3 +225,48 @@ def test_a_failing_scheduler_step_is_logged_and_the_scheduler_ends_cleanly(demo_
     call_command("monitoring_scheduler", every=0)  # returns: no traceback escapes the loop
     assert "monitoring scheduler tick failed" in caplog.text and "database went away" in caplog.text
     assert not Alert.objects.exists()
+
+
+class GarbageEndpoint:
+    """A TCP listener on 127.0.0.1 that answers any request with bytes that are not HTTP (what a
+    mistyped http:// to a TLS port gets, too)."""
+
+    def __init__(self):
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}/hooks"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"\x15\x03\x01\x00\x02\x02\x50 not http at all\r\n\r\n")
+
+
+def test_an_endpoint_that_answers_garbage_fails_its_attempt_and_no_other(shifted, receiver, staff_user):
+    garbage = GarbageEndpoint()
+    good = receiver()
+    webhook_create(url=garbage.url, user=staff_user)
+    webhook_create(url=good.url, user=staff_user)
+    AlertRule.objects.filter(model_name="credit").exclude(metric="feature_psi").update(enabled=False)
+    alerts_evaluate(today=TODAY, now=NOW)
+    delivered, failed = webhook_deliveries_send(now=NOW)  # used to raise BadStatusLine on every tick
+    assert (delivered, failed) == (1, 1) and len(good.requests) == 1
+    [attempt] = DeliveryAttempt.objects.filter(delivery__webhook__url=garbage.url)
+    assert attempt.status_code is None and attempt.error
+    garbage.socket.close()
+
+
+def test_disabling_a_webhook_cancels_what_it_had_queued(shifted, receiver, staff_user):
+    endpoint = receiver()
+    webhook = webhook_create(url=endpoint.url, user=staff_user)
+    AlertRule.objects.filter(model_name="credit").exclude(metric="feature_psi").update(enabled=False)
+    alerts_evaluate(today=TODAY, now=NOW)
+    assert Delivery.objects.get().status == "pending"
+    webhook_toggle(webhook_id=webhook.pk)
+    assert webhook_deliveries_send(now=NOW) == (0, 0) and endpoint.requests == []
+    assert Delivery.objects.get().status == "cancelled"
