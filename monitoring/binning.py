@@ -4,13 +4,8 @@ features in profile order, then the score, then the label."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
+from monitoring.sql import SqlParams
 from predictions.ml.reference import ProfileFeature, ReferenceProfile
-
-# A value psycopg binds (never formatted into the SQL), and a query's named parameters.
-SqlValue = bool | int | float | str | date | datetime | list[str] | list[float] | list[int] | None
-SqlParams = dict[str, SqlValue]
 
 
 def _feature_sql(j: int, feature: ProfileFeature, params: SqlParams) -> str:

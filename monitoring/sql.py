@@ -7,6 +7,7 @@ layer contract sees; the record columns a fragment uses are checked against ``Re
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from types import SimpleNamespace
 
 from monitoring.models import BinDay, DayTotal, FairnessDay, OutcomeDay, ScoreCellDay, ShapDay
@@ -23,6 +24,10 @@ T = SimpleNamespace(
     fairness_day=FairnessDay._meta.db_table,
 )
 """The tables, by role."""
+
+# A value psycopg binds (never formatted into the SQL), and a query's named parameters.
+SqlValue = bool | int | float | str | date | datetime | list[str] | list[float] | list[int] | None
+SqlParams = dict[str, SqlValue]
 
 LOG_LOSS_EPSILON = 1e-15
 # A record's UTC day, score cell, squared error and log loss (scores clipped to [eps, 1 - eps]).

@@ -14,9 +14,9 @@ from django.db.models import Sum
 
 from core.errors import ApplicationError
 from monitoring import stats
-from monitoring.binning import SqlParams, bins_sql
+from monitoring.binning import bins_sql
 from monitoring.models import BinDay, DayTotal, ShapDay
-from monitoring.sql import DAY_SQL, SEGMENT_RECORDS, T
+from monitoring.sql import DAY_SQL, SEGMENT_RECORDS, SqlParams, T
 from predictions.models import ModelVersion
 
 

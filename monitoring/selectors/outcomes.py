@@ -9,9 +9,8 @@ import numpy as np
 from django.db import connection
 
 from monitoring import fairness, stats
-from monitoring.binning import SqlParams
 from monitoring.selectors.drift import Segment, segment_feature_check
-from monitoring.sql import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL, SEGMENT_RECORDS, T
+from monitoring.sql import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL, SEGMENT_RECORDS, SqlParams, T
 from predictions.models import ModelVersion
 
 

@@ -310,6 +310,7 @@ def webhook_deliveries_send(*, now: datetime | None = None, limit: int = 50) -> 
             delivery = (
                 Delivery.objects.select_for_update(skip_locked=True)
                 .select_related("webhook")
+                # enabled: a delivery queued while its webhook was being disabled is not cancelled by it
                 .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now, webhook__enabled=True)
                 .order_by("next_attempt_at", "id")
                 .first()

@@ -27,7 +27,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.backends.utils import CursorWrapper
 
-from monitoring.binning import SqlParams, SqlValue, bins_sql
+from monitoring.binning import bins_sql
 from monitoring.models import (
     BinDay,
     DayTotal,
@@ -38,7 +38,7 @@ from monitoring.models import (
     ShapDay,
     VersionFold,
 )
-from monitoring.sql import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL, T
+from monitoring.sql import BRIER_SQL, CELL_SQL, DAY_SQL, LOG_LOSS_SQL, SqlParams, SqlValue, T
 from predictions.models import ModelVersion
 
 SAFETY_SECONDS = 2
@@ -107,7 +107,7 @@ def _fold_records(cursor: CursorWrapper, version: ModelVersion, where: str, wind
     profile = version.reference_profile
     params: SqlParams = {"v": version.pk, **window}
     bins = bins_sql(profile, params)
-    params["names"] = [feature["name"] for feature in profile["features"]]
+    names = [feature["name"] for feature in profile["features"]]
     selected = f"FROM {T.records} r WHERE r.model_version_id = %(v)s AND {where}"
     # MATERIALIZED: inlined, the plan sorts the whole rows and computes the bins on one core.
     _add_rows(
@@ -120,13 +120,13 @@ def _fold_records(cursor: CursorWrapper, version: ModelVersion, where: str, wind
         "WHERE u.bin IS NOT NULL GROUP BY b.day, u.i, u.bin",
         params,
     )
-    _fold_shap(cursor, version, where, params)
+    _fold_shap(cursor, version, where, params, names)
     totals = _add_rows(
         cursor,
         T.day_total,
         {"day": "date", "n": "bigint", "score_sum": "float8", "decided": "bigint"},
         ["day"],
-        f"SELECT {_DAY}, count(*), sum(r.risk_score), count(*) FILTER (WHERE r.decision <> '') {selected} GROUP BY 1",
+        f"SELECT {_DAY}, count(*), sum(r.risk_score), count(*) FILTER (WHERE {_DECIDED}) {selected} GROUP BY 1",
         params,
     )
     _add_rows(
@@ -134,8 +134,8 @@ def _fold_records(cursor: CursorWrapper, version: ModelVersion, where: str, wind
         T.fairness_day,
         _FAIRNESS_COLUMNS,
         ["day", "attribute", '"group"', "decision", "outcome"],
-        f"SELECT {_DAY}, {_FAIRNESS_KEY}, count(*) {_FAIRNESS_JOIN} WHERE r.model_version_id = %(v)s AND {where} "
-        f"{_FAIRNESS_GROUP}",
+        f"SELECT {_DAY}, {_FAIRNESS_KEY}, count(*) FROM {T.records} r {_EACH_PROTECTED} "
+        f"WHERE r.model_version_id = %(v)s AND {where} AND {_DECIDED} GROUP BY 1, 2, 3, 4, 5",
         params,
     )
     return sum(n for _, n, _, _ in totals)
@@ -144,12 +144,12 @@ def _fold_records(cursor: CursorWrapper, version: ModelVersion, where: str, wind
 _SHAP_COLUMNS = {"day": "date", "feature": "smallint", "n": "bigint", "shap_sum": "float8", "abs_shap_sum": "float8"}
 
 
-def _fold_shap(cursor: CursorWrapper, version: ModelVersion, where: str, params: SqlParams) -> None:
+def _fold_shap(cursor: CursorWrapper, version: ModelVersion, where: str, params: SqlParams, names: list[str]) -> None:
     """Add the records' contributions to the per-day SHAP sums: from the ``contributions`` array
     (one pass, a sum per feature), or from the drivers JSON for records stored without it."""
     schema = [spec["name"] for spec in version.feature_schema]
-    names = [feature["name"] for feature in version.reference_profile["features"]]  # as _fold_records binds them
     columns = [f"r.contributions[{schema.index(name) + 1}]" for name in names]
+    params = {**params, "names": names}
     counts = ", ".join(f"count({c})" for c in columns)
     sums = ", ".join(f"sum({c})" for c in columns)
     abs_sums = ", ".join(f"sum(abs({c}))" for c in columns)
@@ -198,8 +198,8 @@ _FAIRNESS_COLUMNS = {
     "n": "bigint",
 }
 _FAIRNESS_KEY = f"p.key, p.value, r.decision, coalesce(r.outcome::int, {FairnessDay.UNKNOWN})::smallint"
-_FAIRNESS_JOIN = f"FROM {T.records} r CROSS JOIN LATERAL jsonb_each_text(r.protected) AS p(key, value)"
-_FAIRNESS_GROUP = "AND r.decision <> '' GROUP BY 1, 2, 3, 4, 5"
+_DECIDED = "r.decision <> ''"  # a record scored before decisions has none
+_EACH_PROTECTED = "CROSS JOIN LATERAL jsonb_each_text(r.protected) AS p(key, value)"
 
 
 def _recompute_outcome_days(
@@ -235,9 +235,8 @@ def _recompute_outcome_days(
         )
         cursor.execute(
             f'INSERT INTO {T.fairness_day} (model_version_id, day, attribute, "group", decision, outcome, n) '
-            f"SELECT %(v)s, t.day, {_FAIRNESS_KEY}, count(*) {_DAY_RECORDS}"
-            "CROSS JOIN LATERAL jsonb_each_text(r.protected) AS p(key, value) "
-            f"WHERE t.v = %(v)s {_FAIRNESS_GROUP.replace('1, 2, 3, 4, 5', '2, 3, 4, 5, 6')}",
+            f"SELECT %(v)s, t.day, {_FAIRNESS_KEY}, count(*) {_DAY_RECORDS}{_EACH_PROTECTED} "
+            f"WHERE t.v = %(v)s AND {_DECIDED} GROUP BY 2, 3, 4, 5, 6",
             sums,
         )
     cursor.execute("DROP TABLE monitoring_days")
