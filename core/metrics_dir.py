@@ -29,5 +29,15 @@ def metrics_dir_prepare(path: Path) -> Path:
     return path
 
 
+def main() -> int:
+    path = metrics_dir_path()
+    try:
+        print(metrics_dir_prepare(path), file=sys.stderr)  # noqa: T201 - a command's one line
+    except OSError as exc:
+        print(f"cannot prepare the metrics directory {path}: {exc.strerror or exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    print(metrics_dir_prepare(metrics_dir_path()), file=sys.stderr)  # noqa: T201 - a command's one line
+    sys.exit(main())

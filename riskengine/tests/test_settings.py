@@ -245,3 +245,19 @@ def test_the_gunicorn_config_writes_nothing_and_reads_through_core_env(tmp_path)
         check=True,
     )
     assert str(metrics) in prepared.stderr and list(metrics.iterdir()) == []
+
+
+def test_a_metrics_directory_that_cannot_be_made_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = subprocess.run(
+        [sys.executable, "-m", "core.metrics_dir"],
+        cwd=ROOT,
+        env={**os.environ, "RISKENGINE_ENV_FILE": "none", "PROMETHEUS_MULTIPROC_DIR": str(blocker / "prometheus")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("cannot prepare the metrics directory") and len(result.stderr.splitlines()) == 1
