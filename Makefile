@@ -13,6 +13,7 @@ export DEBUG ?= 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 CHROMIUM := /usr/bin/chromium
+NGINX := /usr/sbin/nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
@@ -79,7 +80,7 @@ typecheck: install-dev
 
 deploy-check: install-dev
 	$(VENV)/bin/actionlint .github/workflows/*.yml
-	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/hadolint Dockerfile deploy/nginx/Dockerfile
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
@@ -87,13 +88,14 @@ deploy-check: install-dev
 	JWT_SIGNING_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
 	ALLOWED_HOSTS=risk.example.com $(PY) manage.py check --deploy --fail-level WARNING
 
-# Browser tests drive Debian's Chromium (Playwright cannot download browsers here).
-$(CHROMIUM):
+# Browser tests drive Debian's Chromium (Playwright cannot download browsers here); the proxy tests
+# start Debian's nginx on loopback with deploy/nginx/'s config.
+$(CHROMIUM) $(NGINX):
 	$(SUDO) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium nginx
 
 # Two workers, one per core: the fuzz test runs on one while the rest run on the other.
-pytest: install-dev $(CHROMIUM)
+pytest: install-dev $(CHROMIUM) $(NGINX)
 	$(VENV)/bin/pytest -n 2
 
 # Rebuild the Tailwind CSS (django-tailwind's theme app, npm). The output is committed, so running the
@@ -105,7 +107,7 @@ test: lint typecheck deploy-check pytest
 
 # The inner loop: the linters and every test but those marked slow, browser or fuzz (pyproject.toml's
 # markers); `make typecheck` runs mypy alone.
-test-fast: lint
+test-fast: lint $(NGINX)
 	$(VENV)/bin/pytest -n 2 -m "not slow and not browser and not fuzz"
 
 stop: install

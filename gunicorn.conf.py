@@ -10,6 +10,7 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
 
 from core.env import env
+from core.gunicorn_worker import DeadlineThreadWorker
 from core.metrics_dir import metrics_dir_path
 
 # One BLAS/OpenMP thread per worker: idle OpenBLAS threads spin and take the CPU that the embedder's
@@ -31,6 +32,13 @@ preload_app = env.boolean("GUNICORN_PRELOAD", default=True)
 timeout = env.integer("GUNICORN_TIMEOUT", default=30, min_value=1)
 graceful_timeout = env.integer("GUNICORN_GRACEFUL_TIMEOUT", default=20, min_value=1)
 keepalive = 5
+# Slow clients: nginx in front absorbs them (deploy/nginx/); these keep a directly exposed gunicorn
+# degrading instead of stopping. A request line, header count and header size past these get a 400.
+worker_class = "core.gunicorn_worker.DeadlineThreadWorker"
+DeadlineThreadWorker.read_timeout = env.integer("GUNICORN_READ_TIMEOUT", default=10, min_value=1, max_value=300)
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
 max_requests = env.integer("GUNICORN_MAX_REQUESTS", default=0, min_value=0)
 max_requests_jitter = max_requests // 10
 accesslog = "-" if env.boolean("GUNICORN_ACCESS_LOG", default=False) else None

@@ -14,7 +14,7 @@ def _compose() -> dict:
 
 def test_compose_has_db_api_and_worker():
     services = _compose()["services"]
-    assert set(services) == {"db", "api", "worker", "scheduler", "prometheus"}
+    assert set(services) == {"proxy", "db", "api", "worker", "scheduler", "prometheus"}
     assert services["prometheus"]["profiles"] == ["monitoring"]  # only with --profile monitoring
 
 
@@ -61,7 +61,9 @@ def test_compose_api_migrates_then_runs_gunicorn_and_worker_runs_db_worker():
     services = _compose()["services"]
     api_command = " ".join(services["api"]["command"])
     assert api_command.index("bootstrap") < api_command.index("gunicorn")  # bootstrap migrates first
-    assert "readyz" in " ".join(services["api"]["healthcheck"]["test"])
+    health = services["api"]["healthcheck"]
+    probe = re.search(r"urlopen\('http://127.0.0.1:8000/healthz', timeout=(\d+)\)", " ".join(health["test"]))
+    assert probe and int(probe.group(1)) < int(health["timeout"].rstrip("s"))  # the probe gives up first
     assert services["worker"]["command"] == ["python", "manage.py", "run_worker"]
     assert services["scheduler"]["command"] == ["python", "manage.py", "monitoring_scheduler", "--every", "60"]
     assert services["scheduler"]["depends_on"]["api"]["condition"] == "service_healthy"  # after migrations
@@ -129,3 +131,31 @@ def test_the_model_release_workflow_trains_validates_and_shadows_but_never_promo
     assert order == sorted(order)
     assert "GITHUB_STEP_SUMMARY" in runs and "--markdown" in runs
     assert "model_promote" not in runs and "model_canary" not in runs
+
+
+def test_only_nginx_is_published_and_gunicorn_sits_on_an_internal_network():
+    compose = _compose()
+    services = compose["services"]
+    assert compose["networks"]["backend"]["internal"] is True
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy", "prometheus"}
+    for name in ("api", "db", "worker"):
+        assert services[name]["networks"] == ["backend"], name
+    assert services["scheduler"]["networks"] == ["backend", "egress"]  # webhooks go out
+    assert services["proxy"]["build"] == "deploy/nginx" and "backend" in services["proxy"]["networks"]
+    assert services["api"]["environment"]["TRUSTED_PROXIES"] == "1"  # nginx sets X-Forwarded-For
+    static_volume = next(v for v in services["api"]["volumes"] if v.endswith("/data/staticfiles"))
+    assert static_volume.split(":")[0] + ":/srv/static:ro" in services["proxy"]["volumes"]
+
+
+def test_the_proxy_image_fills_every_template_variable_and_ci_pushes_it():
+    dockerfile = (ROOT / "deploy" / "nginx" / "Dockerfile").read_text()
+    template = (ROOT / "deploy" / "nginx" / "riskengine.conf.template").read_text()
+    assert set(re.findall(r"\$\{(NGINX_[A-Z_]+)\}", template)) == set(re.findall(r"(NGINX_[A-Z_]+)=", dockerfile))
+    assert "/etc/nginx/templates/" in dockerfile and re.search(r"^FROM nginx:[\d.]+-alpine$", dockerfile, re.M)
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    steps = {step.get("name", step.get("uses")): step for step in workflow["jobs"]["image"]["steps"]}
+    build = steps["Build the proxy image (and push, except for pull requests)"]["with"]
+    assert build["context"] == "deploy/nginx" and build["tags"] == "${{ steps.proxy_meta.outputs.tags }}"
+    assert build["push"] == "${{ github.event_name != 'pull_request' }}"
+    assert steps["Proxy image tags"]["with"]["images"] == "ghcr.io/${{ github.repository }}-nginx"
