@@ -21,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "nginx" / "riskengine.conf.template"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 SLOW_REQUEST = b"POST /api/predict/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
 
 
@@ -72,7 +73,7 @@ def nginx_in_front(tmp_path: Path, *, upstream_port: int, **overrides: str) -> I
         f"user {'root' if os.geteuid() == 0 else 'nobody'};\nworker_processes 1;\npid {tmp_path}/nginx.pid;\n"
         f"error_log {tmp_path}/error.log warn;\nevents {{ worker_connections 1024; }}\n"
         f"http {{\n  include /etc/nginx/mime.types;\n  access_log off;\n"
-        + "".join(f"  {kind}_temp_path {tmp_path}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        + "".join(f"  {kind}_temp_path {tmp_path}/{kind};\n" for kind in TEMP_PATHS)
         + f"  include {tmp_path}/riskengine.conf;\n}}\n"
     )  # fmt: skip
     process = subprocess.Popen(
