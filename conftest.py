@@ -67,6 +67,19 @@ def admin_user(db) -> AbstractUser:
 
 
 @pytest.fixture
+def risk_manager(db) -> AbstractUser:
+    """A staff user in the ``risk manager`` group (accounts/roles.py; a transactional test's flush
+    empties the table its migration filled)."""
+    from django.contrib.auth.models import Group
+
+    from accounts.roles import RISK_MANAGER
+
+    user = _make_user("risk-manager", is_staff=True)
+    user.groups.add(Group.objects.get_or_create(name=RISK_MANAGER)[0])
+    return user
+
+
+@pytest.fixture
 def api_user(db) -> AbstractUser:
     """A non-staff API client (a service account)."""
     return _make_user("service")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.db import models
 
@@ -220,7 +222,8 @@ class Alert(models.Model):
 
 
 class Webhook(models.Model):
-    """Where fired alerts are POSTed, signed with ``secret`` (HMAC-SHA256); configured by staff."""
+    """Where fired alerts are POSTed, signed with ``secret`` (HMAC-SHA256, shown once, at creation);
+    managed by risk managers."""
 
     url = models.URLField(max_length=500)
     secret = models.CharField(max_length=128)
@@ -229,7 +232,34 @@ class Webhook(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return self.url
+        return self.display_url
+
+    @property
+    def display_url(self) -> str:
+        """The scheme and host only: a path may carry the endpoint's own token."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}/…"
+
+
+class WebhookChange(models.Model):
+    """The audit trail of webhooks: who created, enabled, disabled or deleted which, and when. It
+    outlives the webhook it names."""
+
+    class Action(models.TextChoices):
+        CREATED = "created"
+        ENABLED = "enabled"
+        DISABLED = "disabled"
+        DELETED = "deleted"
+
+    webhook = models.ForeignKey(Webhook, null=True, on_delete=models.SET_NULL, related_name="changes")
+    webhook_url = models.CharField(max_length=520)  # display_url, kept after a delete
+    action = models.CharField(max_length=10, choices=Action.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150)
+    at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.username} {self.action} {self.webhook_url}"
 
 
 class Delivery(models.Model):

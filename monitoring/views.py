@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,11 +15,12 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.roles import RISK_MANAGER, user_has_role
 from core.errors import ApplicationError
 from core.web import HtmxHttpRequest, query_without, staff_required
 from monitoring import charts
 from monitoring.forms import DEFAULT_DAYS, WINDOW_CHOICES, WebhookForm, WindowForm
-from monitoring.models import Alert, Delivery, Webhook
+from monitoring.models import Alert, Delivery, Webhook, WebhookChange
 from monitoring.selectors.alerts import alert_list
 from monitoring.selectors.drift import (
     Segment,
@@ -186,21 +188,31 @@ def alert_action(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse
     return redirect("monitoring")
 
 
+def _risk_manager_only(request: HtmxHttpRequest) -> None:
+    if not user_has_role(user=request.user, role=RISK_MANAGER):
+        raise PermissionDenied("Webhooks are managed by risk managers.")
+
+
 @require_http_methods(["GET", "POST"])
 @staff_required
 def webhooks(request: HtmxHttpRequest) -> HttpResponse:
+    """The webhooks, their audit trail and delivery log; a new webhook's secret is shown in the
+    answer to its creation and never again."""
+    _risk_manager_only(request)
     form = WebhookForm(request.POST or None)
+    created = None
     if request.method == "POST" and form.is_valid():
         try:
-            webhook_create(url=form.cleaned_data["url"], user=request.user)
+            created = webhook_create(url=form.cleaned_data["url"], user=request.user)
         except ApplicationError as exc:
             form.add_error("url", exc.message)
         else:
-            messages.success(request, "Webhook added; deliveries are signed with its secret.")
-            return redirect("monitoring-webhooks")
+            form = WebhookForm()
     context = {
         "form": form,
+        "created": created,
         "webhooks": list(Webhook.objects.order_by("-created_at")),
+        "changes": list(WebhookChange.objects.order_by("-at")[:30]),
         "deliveries": list(Delivery.objects.select_related("webhook", "alert").order_by("-created_at")[:30]),
     }
     return render(request, "monitoring/webhooks.html", context, status=400 if form.errors else 200)
@@ -209,8 +221,21 @@ def webhooks(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 @staff_required
 def webhook_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    _risk_manager_only(request)
     try:
-        alert_services.webhook_toggle(webhook_id=pk)
+        alert_services.webhook_toggle(webhook_id=pk, user=request.user)
     except ApplicationError as exc:
         raise Http404(exc.message) from exc
+    return redirect("monitoring-webhooks")
+
+
+@require_POST
+@staff_required
+def webhook_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    _risk_manager_only(request)
+    try:
+        alert_services.webhook_delete(webhook_id=pk, user=request.user)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from exc
+    messages.success(request, "Webhook deleted; its queued deliveries will not be sent.")
     return redirect("monitoring-webhooks")

@@ -324,6 +324,10 @@ if METRICS_TOKEN and len(METRICS_TOKEN) < MIN_SECRET_LENGTH:
 WEBHOOK_TIMEOUT_SECONDS = env.integer("WEBHOOK_TIMEOUT_SECONDS", default=5, min_value=1, max_value=60)
 WEBHOOK_RETRY_SECONDS = env.integer("WEBHOOK_RETRY_SECONDS", default=30, min_value=1, max_value=3600)
 WEBHOOK_MAX_ATTEMPTS = env.integer("WEBHOOK_MAX_ATTEMPTS", default=5, min_value=1, max_value=20)
+# Deliveries sent at once (each within its timeout), in the scheduler's own sending thread.
+WEBHOOK_CONCURRENCY = env.integer("WEBHOOK_CONCURRENCY", default=4, min_value=1, max_value=32)
+# Local development only: allow plain http:// and loopback or private addresses as webhook targets.
+WEBHOOK_ALLOW_LOCAL = env.boolean("WEBHOOK_ALLOW_LOCAL", default=False)
 
 # Content Security Policy (django-csp): scripts and styles only from this site. Inline style
 # *attributes* (bar widths) are allowed; inline <script> and <style> elements are not.

@@ -32,6 +32,7 @@ urlpatterns = [
     path("monitoring/", monitoring_pages.overview, name="monitoring"),
     path("monitoring/webhooks/", monitoring_pages.webhooks, name="monitoring-webhooks"),
     path("monitoring/webhooks/<int:pk>/toggle/", monitoring_pages.webhook_toggle, name="monitoring-webhook-toggle"),
+    path("monitoring/webhooks/<int:pk>/delete/", monitoring_pages.webhook_delete, name="monitoring-webhook-delete"),
     path(
         "monitoring/alerts/<int:pk>/acknowledge/",
         monitoring_pages.alert_action,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.roles import RISK_MANAGER, user_has_role
 from core.errors import ApplicationError
 from core.principal import Principal, user_or_none
 from core.types import JSONObject
@@ -23,9 +25,10 @@ from monitoring.models import (
     Delivery,
     DeliveryAttempt,
     Webhook,
+    WebhookChange,
 )
 from monitoring.selectors.alerts import LOWER_IS_WORSE, ReportCache, alert_metric
-from monitoring.webhooks import webhook_post
+from monitoring.webhooks import webhook_post, webhook_target_parse, webhook_target_resolve
 from predictions.models import ModelVersion, Release
 
 # Fairness rules' defaults (docs/decisions.md): the four-fifths rule warns; gaps in points of rate.
@@ -271,11 +274,61 @@ def alert_resolve(*, alert: Alert, user: Principal) -> Alert:
 # --- Webhooks -------------------------------------------------------------------------------
 
 
+def _require_risk_manager(user: Principal) -> None:
+    if not user_has_role(user=user, role=RISK_MANAGER):
+        raise ApplicationError("Only risk managers manage webhooks.", code="permission_denied", status=403)
+
+
+def _audit(webhook: Webhook, action: str, user: Principal) -> None:
+    WebhookChange.objects.create(
+        webhook=webhook if action != WebhookChange.Action.DELETED else None,
+        webhook_url=webhook.display_url,
+        action=action,
+        user=user_or_none(user),
+        username=getattr(user, "username", "") or "system",
+    )
+
+
 def webhook_create(*, url: str, user: Principal) -> Webhook:
-    """A webhook for every alert, with a new random signing secret."""
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-        raise ApplicationError("url must be an http:// or https:// address", fields={"url": "not an http(s) URL"})
-    return Webhook.objects.create(url=url, secret=secrets.token_urlsafe(32), created_by=user_or_none(user))
+    """A webhook for every alert, with a new random signing secret (the caller shows it once). The
+    target must be https and resolve to public addresses only (checked again at each delivery)."""
+    _require_risk_manager(user)
+    allow_local = settings.WEBHOOK_ALLOW_LOCAL
+    target = webhook_target_parse(url, allow_local=allow_local)
+    webhook_target_resolve(target, allow_local=allow_local, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+    with transaction.atomic():
+        webhook = Webhook.objects.create(url=url, secret=secrets.token_urlsafe(32), created_by=user_or_none(user))
+        _audit(webhook, WebhookChange.Action.CREATED, user)
+    return webhook
+
+
+def webhook_toggle(*, webhook_id: int, user: Principal) -> Webhook:
+    """Enable a disabled webhook, or disable an enabled one (a 404 if there is none); disabling
+    cancels what it had queued."""
+    _require_risk_manager(user)
+    with transaction.atomic():
+        webhook = Webhook.objects.select_for_update().filter(pk=webhook_id).first()
+        if webhook is None:
+            raise ApplicationError("No such webhook.", code="not_found", status=404)
+        webhook.enabled = not webhook.enabled
+        webhook.save(update_fields=["enabled"])
+        if not webhook.enabled:
+            Delivery.objects.filter(webhook=webhook, status=Delivery.Status.PENDING).update(
+                status=Delivery.Status.CANCELLED
+            )
+        _audit(webhook, WebhookChange.Action.ENABLED if webhook.enabled else WebhookChange.Action.DISABLED, user)
+    return webhook
+
+
+def webhook_delete(*, webhook_id: int, user: Principal) -> None:
+    """Delete a webhook with its deliveries; the audit trail keeps that it existed and who deleted it."""
+    _require_risk_manager(user)
+    with transaction.atomic():
+        webhook = Webhook.objects.select_for_update().filter(pk=webhook_id).first()
+        if webhook is None:
+            raise ApplicationError("No such webhook.", code="not_found", status=404)
+        _audit(webhook, WebhookChange.Action.DELETED, user)
+        webhook.delete()
 
 
 def _attempt(delivery: Delivery, now: datetime) -> bool:
@@ -284,6 +337,7 @@ def _attempt(delivery: Delivery, now: datetime) -> bool:
         secret=delivery.webhook.secret,
         payload=delivery.payload,
         timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+        allow_local=settings.WEBHOOK_ALLOW_LOCAL,
     )
     DeliveryAttempt.objects.create(
         delivery=delivery, status_code=result.status_code, error=result.error, duration_ms=result.duration_ms
@@ -300,40 +354,44 @@ def _attempt(delivery: Delivery, now: datetime) -> bool:
     return result.ok
 
 
-def webhook_deliveries_send(*, now: datetime | None = None, limit: int = 50) -> tuple[int, int]:
-    """POST every delivery that is due (each row locked while it is sent, so two schedulers never
-    send one twice); returns (delivered, failed attempts)."""
-    now = now or timezone.now()
-    delivered = failed = 0
-    for _ in range(limit):
-        with transaction.atomic():
-            delivery = (
-                Delivery.objects.select_for_update(skip_locked=True)
-                .select_related("webhook")
-                # enabled: a delivery queued while its webhook was being disabled is not cancelled by it
-                .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now, webhook__enabled=True)
-                .order_by("next_attempt_at", "id")
-                .first()
-            )
-            if delivery is None:
-                break
-            if _attempt(delivery, now):
-                delivered += 1
-            else:
-                failed += 1
-    return delivered, failed
-
-
-def webhook_toggle(*, webhook_id: int) -> Webhook:
-    """Enable a disabled webhook, or disable an enabled one (a 404 if there is none)."""
-    webhook = Webhook.objects.filter(pk=webhook_id).first()
-    if webhook is None:
-        raise ApplicationError("No such webhook.", code="not_found", status=404)
+def _send_next_due(now: datetime) -> bool | None:
+    """POST the oldest due delivery, its row locked meanwhile (two senders never send one twice):
+    True delivered, False failed, None when nothing is due."""
     with transaction.atomic():
-        webhook.enabled = not webhook.enabled
-        webhook.save(update_fields=["enabled"])
-        if not webhook.enabled:  # what it had queued is not sent later
-            Delivery.objects.filter(webhook=webhook, status=Delivery.Status.PENDING).update(
-                status=Delivery.Status.CANCELLED
-            )
-    return webhook
+        delivery = (
+            Delivery.objects.select_for_update(skip_locked=True)
+            .select_related("webhook")
+            # enabled: a delivery queued while its webhook was being disabled is not cancelled by it
+            .filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now, webhook__enabled=True)
+            .order_by("next_attempt_at", "id")
+            .first()
+        )
+        return None if delivery is None else _attempt(delivery, now)
+
+
+def webhook_deliveries_send(*, now: datetime | None = None, limit: int = 50) -> tuple[int, int]:
+    """POST up to ``limit`` due deliveries, WEBHOOK_CONCURRENCY at a time, each within its deadline
+    (so a tick takes at most about limit / concurrency deadlines); returns (delivered, failed)."""
+    now = now or timezone.now()
+    budget = iter(range(limit))
+
+    def drain() -> tuple[int, int]:
+        delivered = failed = 0
+        while next(budget, None) is not None and (outcome := _send_next_due(now)) is not None:
+            delivered, failed = delivered + outcome, failed + (not outcome)
+        return delivered, failed
+
+    workers = settings.WEBHOOK_CONCURRENCY
+    if workers == 1:
+        return drain()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
+        results = list(pool.map(lambda _: _in_own_connection(drain), range(workers)))
+    return sum(r[0] for r in results), sum(r[1] for r in results)
+
+
+def _in_own_connection(work: Callable[[], tuple[int, int]]) -> tuple[int, int]:
+    """A pool thread's work, its database connection closed after (threads have their own)."""
+    try:
+        return work()
+    finally:
+        connections.close_all()

@@ -36,6 +36,14 @@ TODAY = (START + timedelta(days=13)).date()  # the stream's last day
 NOW = START + timedelta(days=13, hours=23)
 
 
+@pytest.fixture(autouse=True)
+def _local_webhooks(settings):
+    """These endpoints listen on 127.0.0.1 (test_webhooks.py tests the refusal of such targets), and
+    deliveries go out one at a time in the test's own transaction."""
+    settings.WEBHOOK_ALLOW_LOCAL = True
+    settings.WEBHOOK_CONCURRENCY = 1
+
+
 class Receiver:
     """A webhook endpoint on 127.0.0.1 that answers ``statuses`` in turn (then 200)."""
 
@@ -98,9 +106,9 @@ def _verify(secret, headers, body):
     return hmac.compare_digest(fields["v1"], expected)
 
 
-def test_a_breach_opens_an_alert_and_delivers_a_signed_webhook(shifted, receiver, staff_user):
+def test_a_breach_opens_an_alert_and_delivers_a_signed_webhook(shifted, receiver, risk_manager):
     endpoint = receiver()
-    webhook = webhook_create(url=endpoint.url, user=staff_user)
+    webhook = webhook_create(url=endpoint.url, user=risk_manager)
     summary = alerts_evaluate(today=TODAY, now=NOW)
     assert summary.opened >= 1
     alert = Alert.objects.get(rule__metric="feature_psi")
@@ -120,10 +128,10 @@ def test_a_breach_opens_an_alert_and_delivers_a_signed_webhook(shifted, receiver
     assert webhook_deliveries_send(now=NOW + timedelta(minutes=1)) == (0, 0)
 
 
-def test_a_failed_delivery_is_retried_with_backoff_then_delivered(shifted, receiver, staff_user, settings):
+def test_a_failed_delivery_is_retried_with_backoff_then_delivered(shifted, receiver, risk_manager, settings):
     settings.WEBHOOK_RETRY_SECONDS = 30
     endpoint = receiver(statuses=[500, 503])
-    webhook_create(url=endpoint.url, user=staff_user)
+    webhook_create(url=endpoint.url, user=risk_manager)
     AlertRule.objects.filter(model_name="credit").exclude(metric="feature_psi").update(enabled=False)
     alerts_evaluate(today=TODAY, now=NOW)
     assert webhook_deliveries_send(now=NOW) == (0, 1)
@@ -140,10 +148,10 @@ def test_a_failed_delivery_is_retried_with_backoff_then_delivered(shifted, recei
     assert delivery.status == "delivered" and delivery.attempts == 3
 
 
-def test_an_unreachable_webhook_fails_after_the_last_attempt_with_the_reason(shifted, settings, staff_user):
+def test_an_unreachable_webhook_fails_after_the_last_attempt_with_the_reason(shifted, settings, risk_manager):
     settings.WEBHOOK_MAX_ATTEMPTS = 2
     settings.WEBHOOK_TIMEOUT_SECONDS = 1
-    webhook_create(url="http://127.0.0.1:9/unreachable", user=staff_user)
+    webhook_create(url="http://127.0.0.1:9/unreachable", user=risk_manager)
     AlertRule.objects.filter(model_name="credit").exclude(metric="feature_psi").update(enabled=False)
     alerts_evaluate(today=TODAY, now=NOW)
     webhook_deliveries_send(now=NOW)
@@ -153,13 +161,13 @@ def test_an_unreachable_webhook_fails_after_the_last_attempt_with_the_reason(shi
     assert all("Connection" in a.error or "refused" in a.error for a in delivery.log.all())
 
 
-def test_no_delivery_during_the_cooldown(shifted, receiver, staff_user):
+def test_no_delivery_during_the_cooldown(shifted, receiver, risk_manager):
     endpoint = receiver()
-    webhook_create(url=endpoint.url, user=staff_user)
+    webhook_create(url=endpoint.url, user=risk_manager)
     AlertRule.objects.filter(model_name="credit").exclude(metric="feature_psi").update(enabled=False)
     alerts_evaluate(today=TODAY, now=NOW)
     first = Alert.objects.get()
-    alert_resolve(alert=first, user=staff_user)  # resolved by hand, but the shift is still there
+    alert_resolve(alert=first, user=risk_manager)  # resolved by hand, but the shift is still there
     summary = alerts_evaluate(today=TODAY, now=NOW + timedelta(hours=2))
     assert summary.opened == 0 and summary.cooling_down == 1
     webhook_deliveries_send(now=NOW + timedelta(hours=2))
@@ -204,10 +212,10 @@ def test_staff_acknowledge_and_a_recovered_metric_resolves(shifted, rows, staff_
         alert_resolve(alert=alert, user=staff_user)
 
 
-def test_webhooks_must_be_http_urls(staff_user):
+def test_webhooks_must_be_http_urls(risk_manager):
     for url in ("ftp://example.com/x", "javascript:alert(1)", "http://", "not a url"):
-        with pytest.raises(ApplicationError, match="http"):
-            webhook_create(url=url, user=staff_user)
+        with pytest.raises(ApplicationError, match=r"https|no host"):
+            webhook_create(url=url, user=risk_manager)
 
 
 def test_the_scheduler_runs_the_fold_the_rules_and_the_deliveries(shifted, capsys):
@@ -247,11 +255,11 @@ class GarbageEndpoint:
                 connection.sendall(b"\x15\x03\x01\x00\x02\x02\x50 not http at all\r\n\r\n")
 
 
-def test_an_endpoint_that_answers_garbage_fails_its_attempt_and_no_other(shifted, receiver, staff_user):
+def test_an_endpoint_that_answers_garbage_fails_its_attempt_and_no_other(shifted, receiver, risk_manager):
     garbage = GarbageEndpoint()
     good = receiver()
-    webhook_create(url=garbage.url, user=staff_user)
-    webhook_create(url=good.url, user=staff_user)
+    webhook_create(url=garbage.url, user=risk_manager)
+    webhook_create(url=good.url, user=risk_manager)
     AlertRule.objects.filter(model_name="credit").exclude(metric="feature_psi").update(enabled=False)
     alerts_evaluate(today=TODAY, now=NOW)
     delivered, failed = webhook_deliveries_send(now=NOW)  # used to raise BadStatusLine on every tick
@@ -261,12 +269,12 @@ def test_an_endpoint_that_answers_garbage_fails_its_attempt_and_no_other(shifted
     garbage.socket.close()
 
 
-def test_disabling_a_webhook_cancels_what_it_had_queued(shifted, receiver, staff_user):
+def test_disabling_a_webhook_cancels_what_it_had_queued(shifted, receiver, risk_manager):
     endpoint = receiver()
-    webhook = webhook_create(url=endpoint.url, user=staff_user)
+    webhook = webhook_create(url=endpoint.url, user=risk_manager)
     AlertRule.objects.filter(model_name="credit").exclude(metric="feature_psi").update(enabled=False)
     alerts_evaluate(today=TODAY, now=NOW)
     assert Delivery.objects.get().status == "pending"
-    webhook_toggle(webhook_id=webhook.pk)
+    webhook_toggle(webhook_id=webhook.pk, user=risk_manager)
     assert webhook_deliveries_send(now=NOW) == (0, 0) and endpoint.requests == []
     assert Delivery.objects.get().status == "cancelled"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from django.test import Client
 
 from conftest import PASSWORD
-from monitoring.models import Alert, AlertRule, Webhook
+from monitoring.models import Alert, AlertRule, Webhook, WebhookChange
 from monitoring.services.alerts import alert_rules_ensure, alerts_evaluate
 from monitoring.services.fold import monitoring_fold
 from monitoring.tests.conftest import START, store
@@ -129,15 +130,46 @@ def test_acknowledge_and_resolve_from_the_page(staff, staff_user, history):
     assert staff.post("/monitoring/alerts/99999/resolve/").status_code == 404
 
 
-def test_staff_add_and_disable_webhooks(staff, staff_user):
-    bad = staff.post("/monitoring/webhooks/", {"url": "ftp://example.com/hook"})
-    assert bad.status_code == 400 and "must be an http:// or https:// address" in bad.content.decode()
+PUBLIC = [ipaddress.ip_address("93.184.215.14")]  # what hooks.example.com resolves to, for these tests
+
+
+def _dns(host, port):
+    return [ipaddress.ip_address(host)] if host[0].isdigit() else PUBLIC
+
+
+def test_only_risk_managers_see_and_manage_webhooks(staff, client, risk_manager, monkeypatch):
+    monkeypatch.setattr("monitoring.webhooks._getaddrinfo", _dns)
+    webhook = Webhook.objects.create(url="https://hooks.example.com/risk/t0ken", secret="s" * 43)
+    assert staff.get("/monitoring/webhooks/").status_code == 403  # staff, but not a risk manager
+    assert staff.post("/monitoring/webhooks/", {"url": "https://hooks.example.com/x"}).status_code == 403
+    assert staff.post(f"/monitoring/webhooks/{webhook.pk}/toggle/").status_code == 403
+    assert staff.post(f"/monitoring/webhooks/{webhook.pk}/delete/").status_code == 403
+    client.force_login(risk_manager)
+    page = client.get("/monitoring/webhooks/").content.decode()
+    assert "s" * 43 not in page and "t0ken" not in page and "https://hooks.example.com/…" in page
+
+
+def test_a_risk_manager_adds_disables_and_deletes_webhooks_with_an_audit_trail(client, risk_manager, monkeypatch):
+    monkeypatch.setattr("monitoring.webhooks._getaddrinfo", _dns)
+    client.force_login(risk_manager)
+    bad = client.post("/monitoring/webhooks/", {"url": "ftp://example.com/hook"})
+    assert bad.status_code == 400 and "must be an https:// URL" in bad.content.decode()
+    internal = client.post("/monitoring/webhooks/", {"url": "https://127.0.0.1/hook"})
+    assert internal.status_code == 400 and "not a public address" in internal.content.decode()
     assert not Webhook.objects.exists()
-    added = staff.post("/monitoring/webhooks/", {"url": "https://hooks.example.com/risk"}, follow=True)
+    added = client.post("/monitoring/webhooks/", {"url": "https://hooks.example.com/risk"})
     webhook = Webhook.objects.get()
-    assert webhook.created_by == staff_user and len(webhook.secret) >= 32
-    assert webhook.secret in added.content.decode()
-    staff.post(f"/monitoring/webhooks/{webhook.pk}/toggle/")
+    assert webhook.created_by == risk_manager and len(webhook.secret) >= 32
+    assert webhook.secret in added.content.decode()  # shown once, in the answer to its creation
+    assert webhook.secret not in client.get("/monitoring/webhooks/").content.decode()  # and never again
+    client.post(f"/monitoring/webhooks/{webhook.pk}/toggle/")
     webhook.refresh_from_db()
     assert not webhook.enabled
-    assert staff.post("/monitoring/webhooks/9999/toggle/").status_code == 404
+    assert client.post(f"/monitoring/webhooks/{webhook.pk}/delete/").status_code == 302
+    assert not Webhook.objects.exists()
+    trail = list(WebhookChange.objects.order_by("at", "id").values_list("username", "action", "webhook_url"))
+    assert trail == [
+        ("risk-manager", action, "https://hooks.example.com/…") for action in ("created", "disabled", "deleted")
+    ]
+    assert "deleted" in client.get("/monitoring/webhooks/").content.decode()
+    assert client.post("/monitoring/webhooks/9999/toggle/").status_code == 404

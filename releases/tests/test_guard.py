@@ -46,7 +46,7 @@ def test_an_injected_score_shift_is_rolled_back_within_one_scheduler_cycle(regis
     assert event.evidence["score_psi"] >= 0.25 and event.evidence["canary_records"] >= 100
     alert = Alert.objects.get(model_version=shifted, rule__metric="release")
     assert alert.severity == "critical" and "rolled back" in alert.message
-    assert Delivery.objects.filter(alert=alert).count() == 1  # its webhook delivery was queued (and tried)
+    assert Delivery.objects.filter(alert=alert).count() == 1  # its webhook delivery was queued
     loaded_model_cache_clear()
     assert {r.served_by for r in traffic(50, start=500)} == {"champion"}
 

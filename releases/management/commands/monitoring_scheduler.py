@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
 
 from core.commands import Options
 from monitoring.services.alerts import alerts_evaluate, webhook_deliveries_send
@@ -37,12 +39,15 @@ class Command(BaseCommand):
             stopping = True
 
         signal.signal(signal.SIGTERM, stop)
+        self._sender: threading.Thread | None = None
         while True:
             self._tick()
             deadline = time.monotonic() + every
             while time.monotonic() < deadline and not stopping:
                 time.sleep(0.2)
             if not every or stopping:
+                if self._sender is not None:  # what it is sending ends within its deadlines
+                    self._sender.join()
                 return
 
     def _tick(self) -> None:
@@ -51,13 +56,25 @@ class Command(BaseCommand):
             folded = monitoring_fold()
             evaluated = alerts_evaluate()
             guarded = releases_evaluate()  # after the alerts: a canary's critical drift rolls it back
-            delivered, failed = webhook_deliveries_send()  # last: a rollback's alert goes out this tick
         except Exception:
             logger.exception("monitoring scheduler tick failed")
-            return
-        self.stdout.write(
-            f"folded {folded.records} records, {folded.outcome_days} outcome days; alerts opened "
-            f"{evaluated.opened}, escalated {evaluated.escalated}, resolved {evaluated.resolved}; canaries checked "
-            f"{guarded.checked}, rolled back {len(guarded.rolled_back)}, ramped {len(guarded.advanced)}; "
-            f"webhooks delivered {delivered}, failed {failed}\n"
-        )
+        else:
+            self.stdout.write(
+                f"folded {folded.records} records, {folded.outcome_days} outcome days; alerts opened "
+                f"{evaluated.opened}, escalated {evaluated.escalated}, resolved {evaluated.resolved}; canaries "
+                f"checked {guarded.checked}, rolled back {len(guarded.rolled_back)}, ramped {len(guarded.advanced)}\n"
+            )
+        # Webhooks go out from their own thread: slow endpoints never hold up the next tick's fold,
+        # alerts or rollbacks. A sender still busy from an earlier tick takes this tick's deliveries too.
+        if self._sender is None or not self._sender.is_alive():
+            self._sender = threading.Thread(target=self._send_webhooks, name="webhook-sender", daemon=True)
+            self._sender.start()
+
+    def _send_webhooks(self) -> None:
+        try:
+            delivered, failed = webhook_deliveries_send()
+            self.stdout.write(f"webhooks delivered {delivered}, failed {failed}\n")
+        except Exception:
+            logger.exception("sending webhooks failed")
+        finally:
+            connections.close_all()  # this thread's own connection
