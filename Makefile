@@ -62,7 +62,11 @@ run: install .env
 	trap 'kill $$worker $$scheduler $$seeder 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver --noreload 127.0.0.1:$(PORT)
 
-serve: install .env
+# The production server without Docker: DEBUG off whatever the environment says, so it refuses to
+# start without real secrets (SECRET_KEY, JWT_SIGNING_KEY in the environment or a .env you wrote);
+# docs/operations.md has the rest (nginx in front, TLS, ALLOWED_HOSTS).
+serve: export DEBUG := 0
+serve: install
 	$(PY) manage.py bootstrap
 	$(PY) -m core.metrics_dir
 	$(PY) manage.py run_worker --interval 1 & worker=$$!; \

@@ -10,13 +10,15 @@ from predictions.embedding_runtime import embedder_get
 
 
 class Command(BaseCommand):
-    help = "Apply migrations, seed the demo model and prepare the embedding model."
+    help = "Collect the static files, apply migrations, seed the demo model and prepare the embedding model."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--no-seed", action="store_true", help="do not train/promote the demo model")
 
     def handle(self, *args: str, **raw: object) -> None:
         options = Options(raw)
+        # every HTML page names its CSS through the static manifest: without it, DEBUG off is a 500
+        call_command("collectstatic", interactive=False, verbosity=0)
         call_command("migrate", interactive=False, verbosity=max(0, options.integer("verbosity") - 1))
         if not options.flag("no_seed"):
             call_command("seed_demo", stdout=self.stdout)
