@@ -65,10 +65,11 @@ def _client(plan: _Plan, offset: int, tally: Tally) -> None:
             response = conn.getresponse()
             payload = response.read()
             status, kind = response.status, _kind(response, payload)
+            retry_after = float(response.getheader("Retry-After") or 0) if status == 429 else 0.0
         except (OSError, http.client.HTTPException):
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            status, kind = 0, "connection-error"
+            status, kind, retry_after = 0, "connection-error", 0.0
         elapsed = time.perf_counter() - start
         with tally.lock:
             tally.statuses[kind] += 1
@@ -76,8 +77,8 @@ def _client(plan: _Plan, offset: int, tally: Tally) -> None:
             if status == plan.expect:
                 tally.latencies.append(elapsed)
         i += plan.step
-        if plan.pause:
-            time.sleep(plan.pause)
+        if plan.pause or retry_after:  # a refused client waits as its 429 asks, as a real one would
+            time.sleep(min(max(plan.pause, retry_after), max(0.0, plan.deadline - time.perf_counter())))
 
 
 def keep_alive_load(

@@ -3,12 +3,19 @@
 Usage:
   .venv/bin/python -m bench.load [--seconds 60] [--clients 16] [--readers 2]
   .venv/bin/python -m bench.load --outage    # stop the embedded PostgreSQL for 10 s at t=20 s
+  .venv/bin/python -m bench.load --scanners 8 --seconds 30   # fair sharing (below)
 
 Clients post to /api/predict/ with keep-alive connections while readers page through
 /api/records/. Reports throughput, p50/p99, errors, and the capacity goal: throughput against
 2 cores / (CPU seconds per request, gunicorn workers + PostgreSQL). With --outage it also reports
 what the API answered while the database was down, /readyz, how long recovery took, and whether
 the number of stored records equals the number of 201 responses.
+
+With --scanners N: the predict clients run twice on one server, alone and then beside one staff
+client that keeps N year-long segment scans (GET /api/monitoring/credit/segments/) going at once;
+it reports the predict p99 of both runs and their ratio (goal <= 2: HEAVY_REQUESTS_PER_CLIENT lets
+the scanner hold 2 threads, and refuses the rest with 429s), and what the scanner got. Seed the
+demo history first (`manage.py seed_demo --history`) so that the scans have records to read.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--outage", action="store_true")
     parser.add_argument("--outage-at", type=float, default=20)
     parser.add_argument("--outage-for", type=float, default=10)
+    parser.add_argument("--scanners", type=int, default=0, help="concurrent segment scans of one staff client")
     return parser.parse_args()
 
 
@@ -129,6 +137,46 @@ def _requests() -> tuple[Any, Callable[[int], Request], Callable[[int], Request]
     return api_key, predict, read
 
 
+def _scan_request() -> Callable[[int], Request]:
+    """The i-th year-long segment scan of one staff client (a JWT of its own)."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    scanner, _ = get_user_model().objects.get_or_create(username="bench-scanner", defaults={"is_staff": True})
+    headers = {"Authorization": f"Bearer {AccessToken.for_user(scanner)}"}
+    end = timezone.now().date() + timedelta(days=1)
+    path = f"/api/monitoring/credit/segments/?start={end - timedelta(days=365)}&end={end}"
+    return lambda i: ("GET", path, None, headers)
+
+
+def fair_share(args: argparse.Namespace, port: int, predict: Callable[[int], Request]) -> None:
+    """The predict clients alone, then beside ``--scanners`` concurrent scans of one client."""
+    scan = _scan_request()
+    alone, threads, _ = keep_alive_load(
+        port=port, clients=args.clients, seconds=args.seconds, request=predict, expect=201
+    )
+    for thread in threads:
+        thread.join()
+    scans, scanners, _ = keep_alive_load(port=port, clients=args.scanners, seconds=args.seconds, request=scan)
+    beside, threads, _ = keep_alive_load(
+        port=port, clients=args.clients, seconds=args.seconds, request=predict, expect=201
+    )
+    for thread in threads + scanners:
+        thread.join()
+    p99_alone = percentile(alone.latencies, 0.99)
+    p99_beside = percentile(beside.latencies, 0.99) if beside.latencies else float("inf")  # none answered
+    print(f"{args.clients} predict clients, {args.seconds:.0f} s each run (gunicorn.conf.py defaults):")
+    print(f"  alone: {alone.ok / args.seconds:.1f} requests/s, p99 {p99_alone:.1f} ms, statuses {dict(alone.statuses)}")
+    print(
+        f"  beside {args.scanners} concurrent segment scans of one client: {beside.ok / args.seconds:.1f} requests/s, "
+        f"p99 {p99_beside:.1f} ms, statuses {dict(beside.statuses)}"
+    )
+    print(f"  p99 ratio {p99_beside / p99_alone:.2f} (goal <= 2); the scanner got {dict(scans.statuses)}")
+
+
 def main() -> None:
     args = _arguments()
     from bench.gunicorn import _ready, setup_django, start_gunicorn
@@ -143,6 +191,9 @@ def main() -> None:
     extra: dict[str, Any] = {}
     try:
         _ready(args.port, started)
+        if args.scanners:
+            fair_share(args, args.port, predict)
+            return
         measured, postgres = _processes(server.pid)
         cpu_before = cpu_seconds(measured) + cpu_seconds(postgres)
         predicts, threads, t0 = keep_alive_load(

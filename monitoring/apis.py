@@ -13,6 +13,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.concurrency import heavy_api
 from core.api import docs
 from core.errors import ApplicationError
 from monitoring.api_docs import example
@@ -74,6 +75,7 @@ class MonitoringViewSet(viewsets.ViewSet):
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
 
     @extend_schema(responses={200: OverviewSerializer, **_COMMON}, examples=[example("overview", "The demo model")])
+    @heavy_api
     def list(self, request: Request) -> Response:
         end = timezone.now().date() + timedelta(days=1)
         start = end - timedelta(days=7)
@@ -87,6 +89,7 @@ class MonitoringViewSet(viewsets.ViewSet):
         examples=[example("drift", "The demo's last 7 days against the reference: credit_amount shifted")],
     )
     @action(detail=True, methods=["get"])
+    @heavy_api
     def drift(self, request: Request, name: str) -> Response:
         params = _params(DriftParamsSerializer, request)
         data = params.validated_data
@@ -103,6 +106,7 @@ class MonitoringViewSet(viewsets.ViewSet):
         examples=[example("attribution", "Mean log-odds rose by 0.59; 56 % of it is credit_amount")],
     )
     @action(detail=True, methods=["get"])
+    @heavy_api
     def attribution(self, request: Request, name: str) -> Response:
         data = _params(WindowParamsSerializer, request).validated_data
         version = monitored_version_get(name=name)
@@ -115,6 +119,7 @@ class MonitoringViewSet(viewsets.ViewSet):
         examples=[example("performance", "90 days, weekly (first week shown)")],
     )
     @action(detail=True, methods=["get"])
+    @heavy_api
     def performance(self, request: Request, name: str) -> Response:
         params = _params(PerformanceParamsSerializer, request)
         data = params.validated_data
@@ -131,6 +136,7 @@ class MonitoringViewSet(viewsets.ViewSet):
         examples=[example("segments", "Two of the segments scanned")],
     )
     @action(detail=True, methods=["get"])
+    @heavy_api
     def segments(self, request: Request, name: str) -> Response:
         data = _params(WindowParamsSerializer, request).validated_data
         version = monitored_version_get(name=name)

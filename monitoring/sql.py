@@ -39,9 +39,16 @@ LOG_LOSS_SQL = (
     f"ELSE greatest(1 - r.risk_score, {LOG_LOSS_EPSILON!r}) END)"
 )
 # The records of one version in [start, end) (dates, UTC days).
-WINDOW_RECORDS = (
-    f"FROM {T.records} r WHERE r.model_version_id = %(v)s AND r.timestamp >= %(start)s::timestamp AT TIME ZONE 'UTC' "
+_IN_WINDOW = (
+    "r.model_version_id = %(v)s AND r.timestamp >= %(start)s::timestamp AT TIME ZONE 'UTC' "
     "AND r.timestamp < %(end)s::timestamp AT TIME ZONE 'UTC'"
 )
+WINDOW_RECORDS = f"FROM {T.records} r WHERE {_IN_WINDOW}"
 # ... and of one segment (a categorical feature's value).
 SEGMENT_RECORDS = f"{WINDOW_RECORDS} AND r.features_json ->> %(sf)s = %(sv)s"
+# ... and of many segments at once (features %(sf)s and values %(sv)s, arrays): a record once per
+# segment it is in, with the segment's number in s.i (from 1).
+SEGMENTS_RECORDS = (
+    f"FROM {T.records} r JOIN unnest(%(sf)s::text[], %(sv)s::text[]) WITH ORDINALITY AS s(feature, value, i) "
+    f"ON r.features_json ->> s.feature = s.value WHERE {_IN_WINDOW}"
+)

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.concurrency import heavy_page
 from accounts.roles import RISK_MANAGER, user_has_role
 from core.errors import ApplicationError
 from core.web import HtmxHttpRequest, query_without, staff_required
@@ -45,6 +46,7 @@ def _alerts(model_name: str | None = None) -> list[Alert]:
 
 
 @staff_required
+@heavy_page
 def overview(request: HtmxHttpRequest) -> HttpResponse:
     end = timezone.now().date() + timedelta(days=1)
     models = monitoring_overview(start=end - timedelta(days=7), end=end)
@@ -147,6 +149,7 @@ def _model_context(version: Any, form: WindowForm, segment: Any, query: str) -> 
 
 
 @staff_required
+@heavy_page
 def model_page(request: HtmxHttpRequest, name: str) -> HttpResponse:
     """One model's monitoring; the pickers swap #content, a heatmap cell swaps #cell (one URL)."""
     try:

@@ -14,6 +14,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.concurrency import heavy_api
 from accounts.models import ApiKey
 from core.api import docs
 from core.api.serializers import DATE_TIME_SCHEMA
@@ -442,6 +443,7 @@ class PredictViewSet(viewsets.ViewSet):
         ],
     )
     @action(detail=False, methods=["post"], url_path="batch")
+    @heavy_api
     def batch(self, request: Request) -> Response:
         data, model = model_request(BatchRequestSerializer, request)
         request_id = request_id_var.get()

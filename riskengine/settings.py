@@ -271,6 +271,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 # most a (gzip) upload may expand to while it is read; past it the import fails, keeping what it stored.
 IMPORT_MAX_BYTES = env.integer("IMPORT_MAX_BYTES", default=200 * 1024 * 1024, min_value=1024)
 IMPORT_MAX_EXPANDED_BYTES = env.integer("IMPORT_MAX_EXPANDED_BYTES", default=2 * 1024**3, min_value=1024)
+# Heavy requests (batches, segment scans, monitoring windows, exports): at most this many at once per
+# client (more get a 429 with Retry-After), each SQL statement they run cut after the timeout. One:
+# on 2 cores a second scan at once gains its client little and doubles everyone else's p99
+# (docs/performance.md).
+HEAVY_REQUESTS_PER_CLIENT = env.integer("HEAVY_REQUESTS_PER_CLIENT", default=1, min_value=1, max_value=64)
+HEAVY_STATEMENT_TIMEOUT_SECONDS = env.integer("HEAVY_STATEMENT_TIMEOUT_SECONDS", default=20, min_value=1, max_value=600)
 PREDICT_BATCH_MAX = env.integer("PREDICT_BATCH_MAX", default=1000, min_value=1, max_value=100_000)
 IDEMPOTENCY_TTL_HOURS = env.integer("IDEMPOTENCY_TTL_HOURS", default=24, min_value=1)
 
