@@ -20,6 +20,7 @@ import csv
 import gzip
 import hashlib
 import io
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -63,6 +64,10 @@ class BackfillOptions:
     batch_size: int = DEFAULT_BATCH_SIZE
     request_id: str = ""
     max_expanded_bytes: int | None = None
+    max_line_length: int | None = None  # characters in one line of the file
+    max_columns: int | None = None
+    max_rows: int | None = None
+    deadline: float | None = None  # time.monotonic() past which the import stops
 
 
 @dataclass
@@ -108,6 +113,17 @@ class _Source:
         expanded = io.BufferedReader(_Counting(binary, max_expanded_bytes, name))
         # Undecodable bytes become lone surrogates: the row holding them is rejected, not the file.
         self.text = io.TextIOWrapper(expanded, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _bounded_lines(text: IO[str], limit: int | None) -> Iterator[str]:
+    """The text's lines, each read at most ``limit`` characters at a time: a longer line fails the
+    file before it is held in memory (one line of 256 MiB used to cost 500 MB)."""
+    number = 0
+    while line := text.readline(limit + 1 if limit else -1):
+        number += 1
+        if limit and len(line) > limit:
+            raise BackfillError(f"line {number} is longer than {limit} characters (IMPORT_MAX_LINE_LENGTH)")
+        yield line
 
 
 def fingerprint(model_pk: int, values: Mapping[str, FeatureValue], source_timestamp: str) -> str:
@@ -281,6 +297,8 @@ def _check_header(header: list[str], model: LoadedModel, options: BackfillOption
     """The columns the schema ignores; BackfillError (nothing stored) for a header that cannot work."""
     if not header:
         raise BackfillError("the file is empty: no header row")
+    if options.max_columns is not None and len(header) > options.max_columns:
+        raise BackfillError(f"the header has {len(header)} columns; at most {options.max_columns} (IMPORT_MAX_COLUMNS)")
     if any("\x00" in name for name in header):
         raise BackfillError("the header row contains a NUL byte")
     if any(_printable(name) != name for name in header):
@@ -333,6 +351,14 @@ def _store(model: LoadedModel, rows: list[_Row], request_id: str, summary: Backf
     summary.skipped_rows += len(fresh) - inserted  # stored meanwhile by another worker
 
 
+def _check_bounds(options: BackfillOptions, summary: BackfillSummary, batch: int) -> None:
+    """Before a batch is stored: the file's row cap and the run's deadline."""
+    if options.max_rows is not None and summary.processed_rows + batch > options.max_rows:
+        raise BackfillError(f"the file has more than {options.max_rows} rows, the most this import may take")
+    if options.deadline is not None and time.monotonic() > options.deadline:
+        raise BackfillError("the import ran past its deadline (IMPORT_MAX_SECONDS)")
+
+
 def backfill_csv(
     *,
     source: IO[bytes],
@@ -349,7 +375,7 @@ def backfill_csv(
     summary = summary if summary is not None else BackfillSummary()
     summary.bytes_total = size
     stream = _Source(source, name=name, max_expanded_bytes=options.max_expanded_bytes)
-    reader = csv.DictReader(stream.text)
+    reader = csv.DictReader(_bounded_lines(stream.text, options.max_line_length))
     try:
         header = [column.strip() for column in (reader.fieldnames or [])]
     except (csv.Error, OSError, EOFError, zlib.error) as exc:
@@ -362,6 +388,7 @@ def backfill_csv(
         writer.writeheader()
     rows = _RowReader(model, options)
     for batch in _batches(reader, options.batch_size):
+        _check_bounds(options, summary, len(batch))
         valid: list[_Row] = []
         for raw_row in batch:
             read = rows.read(raw_row)

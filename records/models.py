@@ -156,7 +156,8 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     filename = models.CharField(max_length=255)
-    data = models.BinaryField(editable=False)  # gzip-compressed upload
+    # gzip-compressed upload of jobs made before ImportChunk (new uploads are stored in chunks)
+    data = models.BinaryField(null=True, editable=False)
     options = models.JSONField(default=dict)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     total_rows = models.PositiveIntegerField(null=True, blank=True)
@@ -169,11 +170,14 @@ class ImportJob(models.Model):
     bytes_total = models.BigIntegerField(null=True, blank=True)
     # Set every few seconds by the worker running the job; a stale one means the worker died.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Set when a batch of rows is done; a fresh heartbeat with a stale one means the job hangs.
+    progressed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     rejects = models.BinaryField(null=True, editable=False)  # gzip-compressed rejects CSV
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    rejects_pruned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -182,9 +186,32 @@ class ImportJob(models.Model):
         return f"{self.filename} ({self.status})"
 
     @property
+    def rejects_pruned(self) -> bool:
+        """Its rejects were deleted after IMPORT_REJECTS_DAYS (the job still says how many)."""
+        return bool(self.rejected_rows) and self.rejects_pruned_at is not None
+
+    @property
     def percent(self) -> int:
         if self.status == self.Status.DONE:
             return 100
         if not self.bytes_total:
             return 0
         return min(99, round(100 * self.bytes_read / self.bytes_total))
+
+
+class ImportChunk(models.Model):
+    """One piece (at most CHUNK_BYTES) of an import's gzip-compressed upload: written as the upload is
+    compressed and read as the job runs, so neither holds the file in memory; deleted when the job
+    ends."""
+
+    CHUNK_BYTES = 1 << 20
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="import_chunk_order")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} #{self.index}"

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import numpy as np
+from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.errors import ApplicationError
 from core.logging import request_id_var
 from core.types import FeatureRow, FeatureValue
 from core.web import HtmxHttpRequest, query_without, staff_required
@@ -415,13 +417,19 @@ _OPTIONS = ("model", "timestamp_column", "outcome_column", "outcome_positive", "
 @staff_required
 def import_page(request: HtmxHttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        job = import_job_create(upload=data["file"], options={k: data[k] for k in _OPTIONS}, user=request.user)
-        return redirect("import-detail", pk=job.pk)
+        try:
+            job = import_job_create(upload=data["file"], options={k: data[k] for k in _OPTIONS}, user=request.user)
+        except ApplicationError as exc:  # the day's row cap
+            form.add_error("file", exc.message)
+            status = exc.status
+        else:
+            return redirect("import-detail", pk=job.pk)
     import_jobs_reap()
     jobs = ImportJob.objects.defer("data", "rejects")[:20]
-    return render(request, "records/import.html", {"form": form, "jobs": jobs})
+    return render(request, "records/import.html", {"form": form, "jobs": jobs}, status=status)
 
 
 @staff_required
@@ -430,7 +438,11 @@ def import_detail(request: HtmxHttpRequest, pk: str) -> HttpResponse:
     job = ImportJob.objects.defer("data", "rejects").filter(pk=pk).first()
     if job is None:
         raise Http404("No such import")
-    context = {"job": job, "running": job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)}
+    context = {
+        "job": job,
+        "running": job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING),
+        "rejects_days": settings.IMPORT_REJECTS_DAYS,
+    }
     return render(
         request, "records/import_detail.html#progress" if request.htmx else "records/import_detail.html", context
     )

@@ -271,6 +271,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 # most a (gzip) upload may expand to while it is read; past it the import fails, keeping what it stored.
 IMPORT_MAX_BYTES = env.integer("IMPORT_MAX_BYTES", default=200 * 1024 * 1024, min_value=1024)
 IMPORT_MAX_EXPANDED_BYTES = env.integer("IMPORT_MAX_EXPANDED_BYTES", default=2 * 1024**3, min_value=1024)
+# An import's bounds: characters in one line, columns, rows in one file and per user per day, and
+# its whole run (past any of them it fails with the reason, keeping the rows it stored).
+IMPORT_MAX_LINE_LENGTH = env.integer("IMPORT_MAX_LINE_LENGTH", default=65_536, min_value=1024)
+IMPORT_MAX_COLUMNS = env.integer("IMPORT_MAX_COLUMNS", default=500, min_value=10)
+IMPORT_MAX_ROWS = env.integer("IMPORT_MAX_ROWS", default=1_000_000, min_value=1)
+IMPORT_MAX_ROWS_PER_DAY = env.integer("IMPORT_MAX_ROWS_PER_DAY", default=3_000_000, min_value=1)
+IMPORT_MAX_SECONDS = env.integer("IMPORT_MAX_SECONDS", default=4 * 3600, min_value=10)
+# A running import that stored no batch for this long is hung (its heartbeat may still beat): failed.
+IMPORT_STALL_SECONDS = env.integer("IMPORT_STALL_SECONDS", default=600, min_value=10)
+# Days an import's rejects stay downloadable; the scheduler prunes them after (the counts stay).
+IMPORT_REJECTS_DAYS = env.integer("IMPORT_REJECTS_DAYS", default=7, min_value=1)
+# Uploads go to a temporary file past this size, never into the worker's memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 # Heavy requests (batches, segment scans, monitoring windows, exports): at most this many at once per
 # client (more get a 429 with Retry-After), each SQL statement they run cut after the timeout. One:
 # on 2 cores a second scan at once gains its client little and doubles everyone else's p99

@@ -1,6 +1,6 @@
 """The monitoring scheduler: every N seconds, fold, judge the alert rules and the canaries (roll
-back or ramp), send due webhooks. It lives in the top app because it runs every layer's periodic
-work."""
+back or ramp), prune old import rejects, send due webhooks. It lives in the top app because it runs
+every layer's periodic work."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from django.db import connections
 from core.commands import Options
 from monitoring.services.alerts import alerts_evaluate, webhook_deliveries_send
 from monitoring.services.fold import monitoring_fold
+from records.tasks import import_jobs_prune
 from releases.services import releases_evaluate
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Command(BaseCommand):
             folded = monitoring_fold()
             evaluated = alerts_evaluate()
             guarded = releases_evaluate()  # after the alerts: a canary's critical drift rolls it back
+            import_jobs_prune()  # rejects past IMPORT_REJECTS_DAYS
         except Exception:
             logger.exception("monitoring scheduler tick failed")
         else:
