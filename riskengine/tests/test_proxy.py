@@ -88,29 +88,49 @@ def nginx_in_front(tmp_path: Path, *, upstream_port: int, **overrides: str) -> I
         process.wait(timeout=10)
 
 
+def _data_dir(path: Path) -> Path:
+    """A new RISKENGINE_DATA_DIR sharing this one's exported embedding model (spares the export)."""
+    from django.conf import settings
+
+    path.mkdir(parents=True)
+    if Path(settings.EMBEDDING_CACHE_DIR).is_dir():
+        (path / "embedding").symlink_to(settings.EMBEDDING_CACHE_DIR)
+    return path
+
+
 @contextmanager
-def gunicorn_server(tmp_path: Path, *, database_url: str, read_timeout: int) -> Iterator[int]:
-    """gunicorn with the project's gunicorn.conf.py and production settings on the test database."""
+def gunicorn_server(
+    tmp_path: Path, *, database_url: str, read_timeout: int = 10, pages: bool = False, **extra: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """gunicorn with the project's gunicorn.conf.py and production settings on the test database;
+    its port is ``.port`` of what it yields."""
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"DATABASE_REPLICA_URL", "RISKENGINE_ENV_FILE"}},
         "RISKENGINE_ENV_FILE": "none", "DEBUG": "0", "SECRET_KEY": "s" * 50, "JWT_SIGNING_KEY": "j" * 50,
         "SECURE_SSL_REDIRECT": "0", "TRUSTED_PROXIES": "1", "DATABASE_URL": database_url,
         "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_READ_TIMEOUT": str(read_timeout),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), **extra,
     }  # fmt: skip
     subprocess.run([sys.executable, "-m", "core.metrics_dir"], cwd=ROOT, env=env, check=True, capture_output=True)
+    if pages:  # HTML pages need the static manifest: collected into a data directory of its own
+        env["RISKENGINE_DATA_DIR"] = str(_data_dir(tmp_path / "data"))
+        collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
+        subprocess.run(collect, cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    log = (tmp_path / "gunicorn.log").open("wb")  # read it when a test fails
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stdout=log, stderr=log,
     )  # fmt: skip
     try:
         _wait_for_port(port, process=process, seconds=120)
         assert _get(port, "/readyz", timeout=60)[0] == 200
-        yield port
+        process.port = port  # type: ignore[attr-defined]  # the caller's handle on where it listens
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
 
 
 def _get(port: int, path: str, *, timeout: float) -> tuple[int, dict[str, str], bytes]:
@@ -160,9 +180,10 @@ def test_64_slow_connections_through_nginx_leave_a_prediction_answering_within_a
 ):
     key = api_key[1]
     with (
-        gunicorn_server(tmp_path / "app", database_url=test_database_url, read_timeout=3) as app_port,
-        nginx_in_front(tmp_path / "nginx", upstream_port=app_port) as proxy_port,
+        gunicorn_server(tmp_path / "app", database_url=test_database_url, read_timeout=3) as app,
+        nginx_in_front(tmp_path / "nginx", upstream_port=app.port) as proxy_port,
     ):
+        app_port = app.port
         assert _predict(proxy_port, key=key, features=german_credit_row, timeout=30)[0] == 201  # warm
         with slow_clients(proxy_port, 64):
             status, seconds = _predict(proxy_port, key=key, features=german_credit_row, timeout=5)
