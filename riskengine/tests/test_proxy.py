@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,12 @@ def nginx_in_front(tmp_path: Path, *, upstream_port: int, **overrides: str) -> I
         process.wait(timeout=10)
 
 
+@dataclass(frozen=True)
+class Server:
+    pid: int  # the gunicorn master's
+    port: int
+
+
 def _data_dir(path: Path) -> Path:
     """A new RISKENGINE_DATA_DIR sharing this one's exported embedding model (spares the export)."""
     from django.conf import settings
@@ -101,9 +108,8 @@ def _data_dir(path: Path) -> Path:
 @contextmanager
 def gunicorn_server(
     tmp_path: Path, *, database_url: str, read_timeout: int = 10, pages: bool = False, **extra: str
-) -> Iterator[subprocess.Popen[bytes]]:
-    """gunicorn with the project's gunicorn.conf.py and production settings on the test database;
-    its port is ``.port`` of what it yields."""
+) -> Iterator[Server]:
+    """gunicorn with the project's gunicorn.conf.py and production settings on the test database."""
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"DATABASE_REPLICA_URL", "RISKENGINE_ENV_FILE"}},
@@ -125,8 +131,7 @@ def gunicorn_server(
     try:
         _wait_for_port(port, process=process, seconds=120)
         assert _get(port, "/readyz", timeout=60)[0] == 200
-        process.port = port  # type: ignore[attr-defined]  # the caller's handle on where it listens
-        yield process
+        yield Server(pid=process.pid, port=port)
     finally:
         process.terminate()
         process.wait(timeout=30)
