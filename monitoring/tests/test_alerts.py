@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +27,7 @@ from monitoring.services.alerts import (
 )
 from monitoring.services.fold import monitoring_fold
 from monitoring.tests.conftest import START, store
+from monitoring.tests.test_webhooks import Listener
 from monitoring.webhooks import SIGNATURE_HEADER
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -235,38 +235,23 @@ def test_a_failing_scheduler_step_is_logged_and_the_scheduler_ends_cleanly(demo_
     assert not Alert.objects.exists()
 
 
-class GarbageEndpoint:
-    """A TCP listener on 127.0.0.1 that answers any request with bytes that are not HTTP (what a
-    mistyped http:// to a TLS port gets, too)."""
-
-    def __init__(self):
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}/hooks"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                connection, _ = self.socket.accept()
-            except OSError:
-                return
-            with connection:
-                connection.recv(65536)
-                connection.sendall(b"\x15\x03\x01\x00\x02\x02\x50 not http at all\r\n\r\n")
+def garbage(connection):
+    """Bytes that are not HTTP (what a mistyped http:// to a TLS port gets, too)."""
+    connection.sendall(b"\x15\x03\x01\x00\x02\x02\x50 not http at all\r\n\r\n")
 
 
 def test_an_endpoint_that_answers_garbage_fails_its_attempt_and_no_other(shifted, receiver, risk_manager):
-    garbage = GarbageEndpoint()
+    garbage_endpoint = Listener(garbage)
     good = receiver()
-    webhook_create(url=garbage.url, user=risk_manager)
+    webhook_create(url=garbage_endpoint.url, user=risk_manager)
     webhook_create(url=good.url, user=risk_manager)
     AlertRule.objects.filter(model_name="credit").exclude(metric="feature_psi").update(enabled=False)
     alerts_evaluate(today=TODAY, now=NOW)
     delivered, failed = webhook_deliveries_send(now=NOW)  # used to raise BadStatusLine on every tick
     assert (delivered, failed) == (1, 1) and len(good.requests) == 1
-    [attempt] = DeliveryAttempt.objects.filter(delivery__webhook__url=garbage.url)
+    [attempt] = DeliveryAttempt.objects.filter(delivery__webhook__url=garbage_endpoint.url)
     assert attempt.status_code is None and attempt.error
-    garbage.socket.close()
+    garbage_endpoint.close()
 
 
 def test_disabling_a_webhook_cancels_what_it_had_queued(shifted, receiver, risk_manager):
