@@ -106,6 +106,14 @@ def test_an_empty_file_is_a_clear_error(tmp_path, demo_model):
     assert Record.objects.count() == 0
 
 
+def test_a_line_past_the_length_limit_is_a_clear_error_not_a_memory_spike(tmp_path, demo_model, rows, settings):
+    settings.IMPORT_MAX_LINE_LENGTH = 2000
+    source = tmp_path / "long.csv"
+    source.write_text(rows.to_csv(index=False) + "x" * 5000 + "\n")
+    with pytest.raises(CommandError, match="line 42 is longer than 2000 characters"):
+        call_command("backfill_records", str(source), model="credit", no_progress=True)
+
+
 def test_a_header_missing_a_required_feature_stores_nothing(tmp_path, demo_model, rows):
     source = _write(tmp_path / "loans.csv", rows.drop(columns=["purpose", "housing"]))
     with pytest.raises(CommandError, match="lacks required feature column\\(s\\): purpose, housing"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
@@ -114,4 +115,7 @@ def _backfill_options(options: Options, path: Path) -> BackfillOptions:
         id_column=options.optional_text("id_column"),
         batch_size=options.integer("batch_size"),
         request_id=f"backfill:{path.name}"[:128],
+        # memory stays bounded here too; an operator's file may be as long as it likes
+        max_line_length=settings.IMPORT_MAX_LINE_LENGTH,
+        max_columns=settings.IMPORT_MAX_COLUMNS,
     )
