@@ -169,7 +169,9 @@ def test_slow_endpoints_are_sent_to_side_by_side(demo_model, settings):
     due_deliveries(demo_model, [d.url for d in dripping] + [good.url])
     started = time.monotonic()
     assert webhook_deliveries_send() == (1, 3)
-    assert time.monotonic() - started < 5  # three 2 s deadlines side by side, not one after another
+    wall = time.monotonic() - started
+    spent = sum(DeliveryAttempt.objects.values_list("duration_ms", flat=True)) / 1000
+    assert spent >= 5.9 and wall < 0.75 * spent, (wall, spent)  # three 2 s deadlines side by side, not in turn
     assert good.requests == 1 and Delivery.objects.filter(status="delivered").count() == 1
     errors = set(DeliveryAttempt.objects.exclude(error="").values_list("error", flat=True))
     assert errors == {"no answer within 2 s"}
