@@ -10,10 +10,14 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey
+from accounts.roles import ROLES
+from core.errors import ApplicationError
 
 KEY_PREFIX = "rk"
 _LAST_USED_RESOLUTION = timedelta(minutes=5)
@@ -75,3 +79,29 @@ def api_key_authenticate(*, key: str) -> ApiKey | None:
             _accepted.clear()
         _accepted[digest] = (time.monotonic() + settings.API_KEY_CACHE_SECONDS, api_key)
     return api_key
+
+
+def staff_user_create(*, username: str, password: str, roles: list[str]) -> AbstractUser:
+    """A staff user (the web pages; no admin rights) in the given roles' groups; the password must
+    pass the configured validators."""
+    from django.contrib.auth.models import Group
+    from django.contrib.auth.password_validation import validate_password
+
+    model = get_user_model()
+    if model.objects.filter(username=username).exists():
+        raise ApplicationError(f"A user named {username!r} already exists.", fields={"username": "taken"})
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise ApplicationError(
+            f"No role {unknown[0]!r}; the roles are: {', '.join(ROLES)}.", fields={"role": "unknown"}
+        )
+    user = model(username=username, is_staff=True)
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ApplicationError(" ".join(exc.messages), fields={"password": "too weak"}) from None
+    with transaction.atomic():
+        user.set_password(password)
+        user.save()
+        user.groups.set([Group.objects.get_or_create(name=role)[0] for role in roles])
+    return user

@@ -1,14 +1,14 @@
-"""The registry API: public metadata of the production models, and every version for clients."""
+"""The registry API: the production models' metadata, and every version for clients."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core.api import docs
 from core.errors import ApplicationError
@@ -22,16 +22,24 @@ from predictions.serializers import (
 )
 
 
+class MetadataAccess(BasePermission):
+    """Authenticated clients; anyone when METADATA_PUBLIC is set."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return bool(settings.METADATA_PUBLIC or (request.user and request.user.is_authenticated))
+
+
 class MetadataViewSet(viewsets.ViewSet):
-    """Public: each model's production version, with its feature schema, label bands and metrics."""
+    """Each model's production version, with its feature schema, label bands and metrics, and the
+    batch maximum (authenticated clients; anyone with METADATA_PUBLIC)."""
 
-    permission_classes = [AllowAny]
-    authentication_classes: list[Any] = []
+    permission_classes = [MetadataAccess]
 
-    @extend_schema(responses={200: MetadataResponseSerializer, 429: docs.THROTTLED}, auth=[])
+    @extend_schema(responses={200: MetadataResponseSerializer, 401: docs.UNAUTHENTICATED, 429: docs.THROTTLED})
     def list(self, request: Request) -> Response:
         versions = selectors.model_version_list_production()
-        return Response({"models": ModelMetadataSerializer(versions, many=True).data})
+        models = ModelMetadataSerializer(versions, many=True).data
+        return Response({"models": models, "batch_max": settings.PREDICT_BATCH_MAX})
 
 
 class ModelViewSet(viewsets.ViewSet):

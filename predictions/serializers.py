@@ -227,6 +227,7 @@ class BatchPredictionSerializer(serializers.Serializer[object]):
 @extend_schema_serializer(many=False)  # a wrapper object, not a list of them
 class MetadataResponseSerializer(serializers.Serializer[object]):
     models = ModelMetadataSerializer(many=True)
+    batch_max = serializers.IntegerField(help_text="The most items one POST /api/predict/batch/ takes.")
 
 
 @extend_schema_serializer(many=False)  # a wrapper object, not a list of them

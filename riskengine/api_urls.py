@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from accounts.apis import TokenObtainView, TokenRefreshView, TokenVerifyView
+from core.api.errors import api_not_found
 from monitoring.apis import AlertViewSet, MonitoringViewSet
 from predictions.apis import MetadataViewSet, ModelViewSet
 from records.apis import PredictViewSet, RecordViewSet
@@ -26,4 +27,6 @@ urlpatterns = [
     # the split view serves its script as a file, so the CSP needs no inline scripts
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     *router.urls,
+    # last: any other /api/ path is the API's JSON 404, in debug too (not Django's HTML URL list)
+    re_path(r"^.*$", api_not_found),
 ]

@@ -290,6 +290,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 # (docs/performance.md).
 HEAVY_REQUESTS_PER_CLIENT = env.integer("HEAVY_REQUESTS_PER_CLIENT", default=1, min_value=1, max_value=64)
 HEAVY_STATEMENT_TIMEOUT_SECONDS = env.integer("HEAVY_STATEMENT_TIMEOUT_SECONDS", default=20, min_value=1, max_value=600)
+# /api/metadata/ (the production models' schemas, policies and reason tables) for anyone, not only
+# authenticated clients.
+METADATA_PUBLIC = env.boolean("METADATA_PUBLIC", default=False)
 PREDICT_BATCH_MAX = env.integer("PREDICT_BATCH_MAX", default=1000, min_value=1, max_value=100_000)
 IDEMPOTENCY_TTL_HOURS = env.integer("IDEMPOTENCY_TTL_HOURS", default=24, min_value=1)
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
 from rest_framework import exceptions, status
@@ -132,6 +132,20 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if _is_api(request):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
     return page_not_found(request, exception or Http404())
+
+
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    """Any path under /api/ that names no endpoint; a missing trailing slash is named as such."""
+    path = request.path
+    message = f"No API endpoint at {path}."
+    if not path.endswith("/"):
+        try:
+            match = resolve(path + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            message = f"No API endpoint at {path}; the endpoint is {path}/ (with the slash)."
+    return JsonResponse(error_body("not_found", message), status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -45,3 +45,14 @@ def test_readyz_is_503_json_when_the_database_is_unreachable(client, monkeypatch
     assert response.status_code == 503
     assert response["Content-Type"] == "application/json"
     assert response.json()["checks"]["database"] == "unreachable"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unknown_api_path_is_the_json_404_in_debug_too(client, settings, debug):
+    settings.DEBUG = debug
+    response = client.get("/api/no-such-thing/")
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert response.json()["error"] == {"code": "not_found", "message": "No API endpoint at /api/no-such-thing/."}
+    slashless = client.get("/api/records").json()["error"]["message"]
+    assert slashless == "No API endpoint at /api/records; the endpoint is /api/records/ (with the slash)."

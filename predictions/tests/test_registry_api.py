@@ -1,9 +1,18 @@
 import pytest
 
 
-def test_metadata_is_public_and_describes_production_models(api_client, demo_model):
+def test_metadata_needs_a_client_unless_made_public(api_client, api_user, demo_model, settings):
+    refused = api_client.get("/api/metadata/")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "not_authenticated"
+    settings.METADATA_PUBLIC = True
+    assert api_client.get("/api/metadata/").status_code == 200
+
+
+def test_metadata_describes_production_models_and_the_batch_maximum(api_client, api_user, demo_model):
+    api_client.force_authenticate(api_user)
     response = api_client.get("/api/metadata/")
     assert response.status_code == 200
+    assert response.json()["batch_max"] == 1000
     [model] = response.json()["models"]
     assert model["name"] == "credit" and model["model_id"] == "credit@1"
     assert len(model["feature_schema"]) == 18  # the 20 columns but the two protected ones
@@ -42,10 +51,11 @@ def test_an_unknown_model_is_a_json_404(api_client, api_user):
     assert response.json()["error"] == {"code": "not_found", "message": "Model 'nope' does not exist."}
 
 
-def test_a_version_registered_before_decisions_shows_what_it_decides_with(api_client, demo_model):
+def test_a_version_registered_before_decisions_shows_what_it_decides_with(api_client, api_user, demo_model):
     """Its stored policy and reason table are empty: the label bands and the descriptions give them."""
     from predictions.models import ModelVersion
 
+    api_client.force_authenticate(api_user)
     ModelVersion.objects.filter(pk=demo_model.pk).update(decision_policy={}, reason_table=[])
     [model] = api_client.get("/api/metadata/").json()["models"]
     assert model["decision_policy"] == {"refer_at": 0.3, "decline_at": 0.6}

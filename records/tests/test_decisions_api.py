@@ -37,7 +37,8 @@ def test_an_approved_applicant_gets_no_reasons(jwt_client, german_credit_row):
     assert body["decision"] == "approve" and body["reasons"] == []
 
 
-def test_the_metadata_shows_the_policy_and_the_protected_attributes(api_client, demo_model):
+def test_the_metadata_shows_the_policy_and_the_protected_attributes(api_client, api_user, demo_model):
+    api_client.force_authenticate(api_user)
     [model] = api_client.get("/api/metadata/").json()["models"]
     assert model["decision_policy"] == {"refer_at": 0.3, "decline_at": 0.6}
     assert [s["name"] for s in model["protected_schema"]] == list(PROTECTED)

@@ -20,8 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "Readme-check-7391-horse"
 ANSWERS = [
-    (r"Username[^:]*: ", "admin"),
-    (r"Email address: ", "admin@example.com"),
+    (r"Username[^:]*: ", "rita"),  # any username: no block may assume "admin"
+    (r"Email address: ", "rita@example.com"),
     (r"Password[^:]*: ", ADMIN_PASSWORD),
 ]
 
@@ -52,6 +52,7 @@ def test_the_readme_has_the_commands_a_newcomer_needs():
     commands = " ".join(readme_blocks())
     for command in (
         "createsuperuser",
+        "create_staff_user",
         "train_model",
         "model_validate",
         "model_promote",
