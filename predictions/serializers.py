@@ -216,6 +216,7 @@ class PredictionSerializer(serializers.Serializer[object]):
     )
     created_at = serializers.DateTimeField()
     request_id = serializers.CharField()
+    subject_id = serializers.CharField(help_text="The reference the client sent (empty if none)")
 
 
 class BatchPredictionSerializer(serializers.Serializer[object]):

@@ -10,6 +10,7 @@ import numpy as np
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -103,7 +104,12 @@ BAD_PARAMETER = docs.error_response(
 
 
 def _params(serializer_class: Any, request: Request) -> Any:
+    """The query's parameters, validated; one this endpoint does not know is a 400 naming it (it
+    used to be ignored, so a client believed it had filtered)."""
     serializer = serializer_class(data=RecordFilterSerializer.from_query(request.query_params))
+    unknown = sorted(set(request.query_params) - set(serializer.fields))
+    if unknown:
+        raise ValidationError({name[:100]: "Unknown parameter." for name in unknown[:20]})
     serializer.is_valid(raise_exception=True)
     return serializer
 
@@ -309,6 +315,7 @@ def _prediction_body(record: Record, request_id: str) -> JSONObject:
         "served_by": record.served_by,
         "created_at": iso_z(record.timestamp),
         "request_id": request_id,
+        "subject_id": record.subject_id,
     }
 
 
@@ -388,6 +395,7 @@ class PredictViewSet(viewsets.ViewSet):
                     "served_by": "champion",
                     "created_at": "2026-11-27T10:00:00.000000Z",
                     "request_id": "3f1c2a9b8d7e4f60a1b2c3d4e5f60718",
+                    "subject_id": "applicant-4711",
                 },
                 response_only=True,
                 status_codes=["201"],

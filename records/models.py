@@ -85,6 +85,8 @@ class Record(models.Model):
             models.Index(fields=["risk_score", "id"], name="record_score_idx"),
             models.Index(fields=["created_by", "-timestamp", "-id"], name="record_owner_ts_idx"),
             models.Index(fields=["stored_at"], name="record_stored_idx"),
+            # finding a case by the client's own reference (most records have none)
+            models.Index(fields=["subject_id"], condition=~models.Q(subject_id=""), name="record_subject_idx"),
             models.Index(
                 fields=["outcome_changed_at"],
                 condition=models.Q(outcome_changed_at__isnull=False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,6 +49,8 @@ class RecordFilters:
     has_outcome: bool | None = None
     outcome: bool | None = None
     segment: tuple[str, str] | None = None  # (feature, value): records whose feature has that value (as text)
+    subject_id: str | None = None  # the client's own application or applicant reference
+    find: str | None = None  # a record id, a request id or a subject id
 
 
 def record_visible_to(*, user: Principal) -> QuerySet[Record]:
@@ -110,6 +113,18 @@ def _apply_filters(queryset: QuerySet[Record], filters: RecordFilters) -> QueryS
     if filters.segment is not None:
         feature, value = filters.segment
         queryset = queryset.alias(segment_value=KeyTextTransform(feature, "features_json")).filter(segment_value=value)
+    return _apply_find(queryset, filters)
+
+
+def _apply_find(queryset: QuerySet[Record], filters: RecordFilters) -> QuerySet[Record]:
+    if filters.subject_id:
+        queryset = queryset.filter(subject_id=filters.subject_id)
+    if filters.find:
+        text = filters.find.strip()
+        match = Q(request_id=text) | Q(subject_id=text)
+        with contextlib.suppress(ValueError):
+            match |= Q(pk=uuid.UUID(text))
+        queryset = queryset.filter(match)
     return queryset
 
 
@@ -130,6 +145,8 @@ def record_get(*, user: Principal, record_id: object) -> Record | None:
 # --- keyset pagination -----------------------------------------------------------------------
 
 
+# What a list shows of a record (RecordSummarySerializer), read in the list's one query.
+SUMMARY_COLUMNS = ("id", "timestamp", "model_id", "subject_id", "risk_score", "risk_label", "decision", "outcome")
 CursorValue = datetime | float  # the ordering column's value of a page's edge
 
 # Cursors are signed with the secret key: a forged or altered one is a 400, never a query.
@@ -188,7 +205,7 @@ def record_page(*, queryset: QuerySet[Record], ordering: str, page_size: int, cu
     scan_descending = descending != backwards
     order = [f"-{field_name}", "-id"] if scan_descending else [field_name, "id"]
     rows = list(queryset.order_by(*order).only(
-        "id", "timestamp", "model_id", "risk_score", "risk_label", "decision", "outcome")[: page_size + 1])  # fmt: skip
+        *SUMMARY_COLUMNS)[: page_size + 1])  # fmt: skip
     more = len(rows) > page_size
     rows = rows[:page_size]
     if backwards:
@@ -242,7 +259,7 @@ def record_list_similar(
     queryset = (
         queryset.exclude(embedding=None)
         .annotate(distance=CosineDistance("embedding", query_vector))
-        .only("id", "timestamp", "model_id", "risk_score", "risk_label", "decision", "outcome")
+        .only(*SUMMARY_COLUMNS)
         .order_by("distance")[:k]
     )
     alias = queryset.db  # the read replica when one is configured (core.db.router)

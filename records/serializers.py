@@ -36,6 +36,8 @@ class RecordFilterSerializer(serializers.Serializer[object]):
     segment_value = serializers.CharField(
         required=False, max_length=200, help_text="Records whose segment_feature has this value (booleans: true/false)"
     )
+    subject_id = serializers.CharField(required=False, max_length=128, help_text="The client's own reference")
+    find = serializers.CharField(required=False, max_length=128, help_text="A record id, request id or subject_id")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         require_together(attrs, "segment_feature", "segment_value", "segment_feature and segment_value go together.")
@@ -70,6 +72,8 @@ class RecordFilterSerializer(serializers.Serializer[object]):
             has_outcome=data.get("has_outcome"),
             outcome=data.get("outcome"),
             segment=(data["segment_feature"], data["segment_value"]) if "segment_feature" in data else None,
+            subject_id=data.get("subject_id"),
+            find=data.get("find"),
         )
 
 
@@ -86,7 +90,7 @@ class NearestParamsSerializer(RecordFilterSerializer):
 class RecordSummarySerializer(serializers.ModelSerializer[Record]):
     class Meta:
         model = Record
-        fields = ["id", "timestamp", "model_id", "risk_score", "risk_label", "decision", "outcome"]
+        fields = ["id", "timestamp", "model_id", "subject_id", "risk_score", "risk_label", "decision", "outcome"]
         read_only_fields = fields
 
 
@@ -119,6 +123,7 @@ class RecordDetailSerializer(serializers.ModelSerializer[Record]):
             "protected",
             "embedding",
             "request_id",
+            "subject_id",
             "created_by",
             "outcome",
             "outcome_observed_at",

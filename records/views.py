@@ -135,7 +135,10 @@ def _dashboard_context(request: HtmxHttpRequest) -> dict[str, object]:
     def link(cursor: str | None) -> str | None:
         return f"?{base_query}&cursor={cursor}" if cursor else None
 
-    shown = ("model", "score_min", "score_max", "created_after", "created_before", "segment_feature", "segment_value")
+    shown = (
+        "model", "score_min", "score_max", "created_after", "created_before",
+        "segment_feature", "segment_value", "find",
+    )  # fmt: skip
     return {
         "records": [
             {"record": r, "colour": label_colour(r.risk_label), "score_percent": round(100 * r.risk_score, 1)}

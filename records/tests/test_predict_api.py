@@ -11,7 +11,7 @@ PREDICT = "/api/predict/"
 BATCH = "/api/predict/batch/"
 FIELDS = {
     "record_id", "model_id", "risk_score", "risk_label", "base_log_odds", "drivers", "decision", "reasons", "served_by",
-    "created_at", "request_id",
+    "created_at", "request_id", "subject_id",
 }  # fmt: skip
 
 

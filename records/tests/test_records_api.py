@@ -25,7 +25,8 @@ def test_the_list_is_newest_first_with_summary_fields(staff_api, make_records):
     body = response.json()
     assert set(body) == {"next", "previous", "results"}
     assert _ids(response) == [str(r.pk) for r in reversed(records)]
-    assert set(body["results"][0]) == {"id", "timestamp", "model_id", "risk_score", "risk_label", "decision", "outcome"}
+    summary = {"id", "timestamp", "model_id", "subject_id", "risk_score", "risk_label", "decision", "outcome"}
+    assert set(body["results"][0]) == summary
 
 
 def test_each_filter_narrows_the_list(staff_api, make_records, german_credit_trained):
@@ -228,3 +229,31 @@ def test_a_cursor_altered_after_signing_is_a_400(staff_api, make_records):
 def test_dates_outside_the_supported_years_are_a_400(staff_api, db, value):
     response = staff_api.get(LIST, {"created_before": value})
     assert response.status_code == 400 and "created_before" in response.json()["error"]["fields"]
+
+
+def test_an_unknown_query_parameter_is_a_400_naming_it(staff_api, make_records):
+    record, _ = make_records(2)
+    response = staff_api.get(LIST, {"subjectid": "applicant-1", "risk_label": "low"})
+    assert response.status_code == 400  # it used to be ignored: the client believed it had filtered
+    assert response.json()["error"]["fields"] == {"subjectid": "Unknown parameter."}
+    nearest = staff_api.get(f"/api/records/{record.pk}/nearest/", {"kk": 3})
+    assert nearest.status_code == 400 and "kk" in nearest.json()["error"]["fields"]
+
+
+def test_a_case_is_found_by_its_subject_id_request_id_or_record_id(staff_api, make_records):
+    first, second, third = make_records(3)
+    Record.objects.filter(pk=first.pk).update(subject_id="application-17")
+    Record.objects.filter(pk=second.pk).update(request_id="los-req-99")
+    by_subject = staff_api.get(LIST, {"subject_id": "application-17"})
+    assert _ids(by_subject) == [str(first.pk)] and by_subject.json()["results"][0]["subject_id"] == "application-17"
+    assert _ids(staff_api.get(LIST, {"find": "application-17"})) == [str(first.pk)]
+    assert _ids(staff_api.get(LIST, {"find": "los-req-99"})) == [str(second.pk)]
+    assert _ids(staff_api.get(LIST, {"find": str(third.pk)})) == [str(third.pk)]
+    assert _ids(staff_api.get(LIST, {"find": "nothing-like-it"})) == []
+    assert staff_api.get(f"{LIST}{first.pk}/").json()["subject_id"] == "application-17"
+
+
+def test_the_prediction_answer_carries_the_subject_id(jwt_client, german_credit_row):
+    body = {"model": "credit", "features": german_credit_row, "subject_id": "application-18"}
+    response = jwt_client.post("/api/predict/", body, format="json")
+    assert response.status_code == 201 and response.json()["subject_id"] == "application-18"

@@ -22,6 +22,15 @@ def test_filters_work_as_a_plain_get_form(client, staff_user, make_records):
     assert 'value="low" checked' in html
 
 
+def test_staff_find_a_case_by_its_reference_and_see_it_on_the_record(client, staff_user, make_records):
+    first, _ = make_records(2)
+    Record.objects.filter(pk=first.pk).update(subject_id="application-17")
+    client.force_login(staff_user)
+    html = client.get("/records/", {"find": "application-17"}).content.decode()
+    assert html.count("record-row") == 1 and 'value="application-17"' in html
+    assert "application-17" in client.get(f"/records/{first.pk}/").content.decode()
+
+
 def test_the_decision_is_a_column_and_a_filter(client, staff_user, make_records):
     records = make_records(12)
     client.force_login(staff_user)
