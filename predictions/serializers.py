@@ -202,7 +202,7 @@ REASONS_HELP = "For a refer or decline: up to four principal reasons, the larges
 
 
 class PredictionSerializer(serializers.Serializer[object]):
-    record_id = serializers.UUIDField()
+    record_id = serializers.UUIDField(allow_null=True, help_text="null for a dry run (?dry_run=true): nothing stored")
     model_id = serializers.CharField()
     risk_score = serializers.FloatField(help_text="Probability of the positive class")
     risk_label = serializers.CharField()

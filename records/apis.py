@@ -302,6 +302,22 @@ class RecordViewSet(viewsets.ViewSet):
         return Response(RecordDetailSerializer(record).data)
 
 
+DRY_RUN = OpenApiParameter(
+    "dry_run",
+    bool,
+    OpenApiParameter.QUERY,
+    description="true: a what-if. The same answer with a 200 and record_id null; nothing is stored, "
+    "counted in monitoring or replayed for an Idempotency-Key.",
+)
+
+
+def _dry_run(request: Request) -> bool:
+    value = request.query_params.get("dry_run", "false").strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ValidationError({"dry_run": "Must be true or false."})
+    return value in ("true", "1")
+
+
 def _prediction_body(record: Record, request_id: str) -> JSONObject:
     return {
         "record_id": str(record.id),
@@ -360,8 +376,8 @@ class PredictViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="predict",
         request=PredictRequestSerializer,
-        responses={201: PredictionSerializer, **_ERRORS},
-        parameters=[docs.IDEMPOTENCY_HEADER, docs.REQUEST_ID_HEADER],
+        responses={201: PredictionSerializer, 200: PredictionSerializer, **_ERRORS},
+        parameters=[docs.IDEMPOTENCY_HEADER, docs.REQUEST_ID_HEADER, DRY_RUN],
         examples=[
             OpenApiExample(
                 "Score one applicant",
@@ -403,6 +419,7 @@ class PredictViewSet(viewsets.ViewSet):
         ],
     )
     def create(self, request: Request) -> Response:
+        dry_run = _dry_run(request)
         data, model = model_request(PredictRequestSerializer, request)
         request_id = request_id_var.get()
 
@@ -412,10 +429,16 @@ class PredictViewSet(viewsets.ViewSet):
                 features=data["features"],
                 subject_id=data.get("subject_id"),
                 protected=data.get("protected"),
+                store=not dry_run,
                 **_client(request),
             )
+            if dry_run:  # a what-if: the same answer, nothing stored, no record id
+                return 200, {**_prediction_body(record, request_id), "record_id": None}
             return 201, _prediction_body(record, request_id)
 
+        if dry_run:  # never stored, so never replayed: an Idempotency-Key is not consulted
+            status_code, body = compute()
+            return Response(body, status=status_code)
         return self._run(request, "predict", compute)
 
     @extend_schema(

@@ -56,11 +56,13 @@ def prediction_create(
     created_by: Principal | None = None,
     api_key: ApiKey | None = None,
     timestamps: Sequence[datetime] | None = None,
+    store: bool = True,
 ) -> list[Record]:
     """Validate every item, route each (a canary's share by applicant), score and embed each
     version's items in one call, and store them all in one transaction (at ``timestamps``, one
     per item, when given: the demo history; else now). A shadow challenger scores the same rows
-    after them; its results are stored beside the records and never returned.
+    after them; its results are stored beside the records and never returned. ``store=False``: a
+    dry run, the same records unsaved (no shadow, no metrics, nothing for monitoring to count).
 
     Each item's ``protected`` attributes (optional) are validated and stored with its record,
     apart from its features: nothing scores, embeds or routes by them.
@@ -84,6 +86,8 @@ def prediction_create(
             champion_part = _Part(route.champion, "champion", part.indices, [rows[i] for i in part.indices])
             placed.extend(_score_part(champion_part, origin, subjects, timestamps))
     records = [record for _, record in sorted(placed, key=lambda pair: pair[0])]
+    if not store:
+        return records
     shadows = _shadow(route.shadow, records) if route.shadow is not None else []
     with timed("insert"):
         record_create_many(records=records, shadows=shadows)  # one statement, atomic by itself
@@ -178,12 +182,13 @@ def prediction_create_one(
     features: object,
     subject_id: str | None = None,
     protected: object = None,
+    store: bool = True,
     **client: Unpack[Client],
 ) -> Record:
     """One prediction; its invalid features are named ``features.<name>`` (not as item 0 of a batch)."""
     try:
         [record] = prediction_create(
-            model=model, items=[features], subjects=[subject_id], protected=[protected], **client
+            model=model, items=[features], subjects=[subject_id], protected=[protected], store=store, **client
         )
     except FeatureValidationError as exc:
         raise exc.item(0) from None

@@ -356,10 +356,12 @@ def _predict_post(
             **validate_protected(model.protected, protected).errors,
             **protected_errors,
         }
+    dry_run = request.POST.get("dry_run") == "1"  # "Try without saving"
     try:
         record = prediction_create_one(
-            model=route, features=typed, protected=protected, request_id=request_id_var.get(), created_by=request.user
-        )
+            model=route, features=typed, protected=protected, store=not dry_run,
+            request_id=request_id_var.get(), created_by=request.user,
+        )  # fmt: skip
     except FeatureValidationError as exc:
         return values, {**exc.errors, **exc.protected}
     bands = model.scorer.label_bands
@@ -372,6 +374,7 @@ def _predict_post(
     )
     context["result"] = {
         "record": record,
+        "dry_run": dry_run,
         "score_percent": round(100 * record.risk_score, 1),
         "colour": label_colour(record.risk_label, bands),
         "bands": [

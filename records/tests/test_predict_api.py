@@ -376,3 +376,19 @@ def test_a_tabular_row_is_encoded_once_per_request(jwt_client, german_credit_row
     )
     assert batch.status_code == 201, batch.content
     assert calls == [1, 3]
+
+
+def test_a_dry_run_answers_the_same_and_stores_and_replays_nothing(jwt_client, german_credit_row):
+    body = {"model": "credit", "features": german_credit_row, "subject_id": "what-if-1"}
+    headers = {"HTTP_IDEMPOTENCY_KEY": "dry-1"}
+    dry = jwt_client.post(f"{PREDICT}?dry_run=true", body, format="json", **headers)
+    assert dry.status_code == 200 and dry.json()["record_id"] is None and set(dry.json()) == FIELDS
+    assert not Record.objects.exists() and "Idempotent-Replayed" not in dry
+    again = jwt_client.post(f"{PREDICT}?dry_run=true", body, format="json", **headers)
+    assert again.status_code == 200 and not Record.objects.exists()
+    real = jwt_client.post(PREDICT, body, format="json")
+    assert real.status_code == 201 and Record.objects.count() == 1
+    same = {k: v for k, v in dry.json().items() if k not in ("record_id", "created_at", "request_id")}
+    assert same == {k: v for k, v in real.json().items() if k not in ("record_id", "created_at", "request_id")}
+    bad = jwt_client.post(f"{PREDICT}?dry_run=maybe", body, format="json")
+    assert bad.status_code == 400 and "dry_run" in bad.json()["error"]["fields"]

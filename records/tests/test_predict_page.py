@@ -45,6 +45,20 @@ def test_posting_the_form_scores_and_stores(client, staff_user, demo_model, embe
     assert 'id="risk-score"' in html and "driver-bar" in html
 
 
+def test_try_without_saving_shows_the_same_result_and_stores_nothing(
+    client, staff_user, demo_model, embedder, german_credit_row
+):
+    from records.models import Record
+
+    client.force_login(staff_user)
+    html = client.post("/", {**_form(german_credit_row), "dry_run": "1"}, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="risk-score"' in html and 'id="dry-run"' in html and "driver-bar" in html
+    assert not Record.objects.exists() and "/records/" not in html.split('id="result"')[1]
+    saved = client.post("/", _form(german_credit_row), HTTP_HX_REQUEST="true").content.decode()
+    score = Record.objects.get().risk_score
+    assert f">{score:.3f}<" in saved and f">{score:.3f}<" in html  # the same score, saved or not
+
+
 def test_invalid_input_rerenders_with_errors_and_keeps_values(
     client, staff_user, demo_model, embedder, german_credit_row
 ):
