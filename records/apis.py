@@ -351,17 +351,21 @@ class PredictViewSet(viewsets.ViewSet):
 
     permission_classes = [IsAuthenticated]
 
-    def _run(self, request: Request, endpoint: str, compute: Callable[[], tuple[int, JSONObject]]) -> Response:
+    def _run(
+        self, request: Request, endpoint: str, compute: Callable[[], tuple[int, JSONObject]], *, replayable: bool = True
+    ) -> Response:
+        """``compute``, replayed for a repeated Idempotency-Key unless not ``replayable`` (a dry run:
+        the key is still checked, never stored)."""
         key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is None:
-            status_code, body = compute()
-            return Response(body, status=status_code)
-        if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
+        if key is not None and (not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY):
             raise ApplicationError(
                 f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} characters.",
                 code="invalid",
                 fields={IDEMPOTENCY_HEADER: "Invalid value."},
             )
+        if key is None or not replayable:
+            status_code, body = compute()
+            return Response(body, status=status_code)
         status_code, body, replayed = idempotent_call(
             key=key,
             owner=request.user,
@@ -436,10 +440,7 @@ class PredictViewSet(viewsets.ViewSet):
                 return 200, {**_prediction_body(record, request_id), "record_id": None}
             return 201, _prediction_body(record, request_id)
 
-        if dry_run:  # never stored, so never replayed: an Idempotency-Key is not consulted
-            status_code, body = compute()
-            return Response(body, status=status_code)
-        return self._run(request, "predict", compute)
+        return self._run(request, "predict", compute, replayable=not dry_run)  # a dry run is never replayed
 
     @extend_schema(
         operation_id="predict_batch",

@@ -61,7 +61,9 @@ def _run(action: str, name: str, step: ReleaseStep, request: HtmxHttpRequest) ->
     user, reason, force = request.user, step.reason, step.force
     if action == "validate" and version is not None:
         validation = services.model_validate(model_version=version, user=user)
-        return f"{version.model_id} {'passed' if validation.passed else 'failed'} its gates."
+        if not validation.passed:  # a finding, not a success: shown as an error
+            raise ApplicationError(f"{version.model_id} failed its gates; the gates table says which.")
+        return f"{version.model_id} passed its gates."
     if action == "shadow" and version is not None:
         services.release_shadow_start(model_version=version, reason=reason, user=user)
         return f"{version.model_id} is in shadow."

@@ -56,3 +56,13 @@ def test_an_unknown_api_path_is_the_json_404_in_debug_too(client, settings, debu
     assert response.json()["error"] == {"code": "not_found", "message": "No API endpoint at /api/no-such-thing/."}
     slashless = client.get("/api/records").json()["error"]["message"]
     assert slashless == "No API endpoint at /api/records; the endpoint is /api/records/ (with the slash)."
+
+
+@pytest.mark.django_db
+def test_a_post_to_an_unknown_api_path_with_a_session_is_the_json_404_not_a_csrf_page(staff_user):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff_user)
+    response = client.post("/api/models/n\u00e4me/release/abort/", {"reason": "x"})
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"

@@ -392,3 +392,5 @@ def test_a_dry_run_answers_the_same_and_stores_and_replays_nothing(jwt_client, g
     assert same == {k: v for k, v in real.json().items() if k not in ("record_id", "created_at", "request_id")}
     bad = jwt_client.post(f"{PREDICT}?dry_run=maybe", body, format="json")
     assert bad.status_code == 400 and "dry_run" in bad.json()["error"]["fields"]
+    long_key = jwt_client.post(f"{PREDICT}?dry_run=true", body, format="json", HTTP_IDEMPOTENCY_KEY="k" * 300)
+    assert long_key.status_code == 400 and "Idempotency-Key" in long_key.json()["error"]["fields"]

@@ -60,3 +60,13 @@ def test_a_refused_step_is_a_message_not_an_error(client, admin_user, register):
         "/models/credit/release/shadow/", {"model_id": "other@1", "reason": "r"}, HTTP_HX_REQUEST="true"
     ).content.decode()
     assert "does not exist" in html
+
+
+def test_failed_gates_are_an_error_banner_not_a_green_one(client, admin_user, register):
+    weak = register(scramble=True)
+    client.force_login(admin_user)
+    html = client.post(
+        "/models/credit/release/validate/", {"model_id": weak.model_id}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    [banner] = [line for line in html.splitlines() if "failed its gates" in line]
+    assert "bg-rose-50" in banner and "bg-emerald-50" not in banner
