@@ -96,3 +96,17 @@ def test_without_protected_attributes_the_gate_has_nothing_to_judge(demo_model, 
 
     gate = _fairness_gate(model_validate(model_version=register()))
     assert gate["passed"] is None and gate["detail"] == "no records with protected attributes"
+
+
+def test_a_champion_below_four_fifths_does_not_block_a_candidate_no_worse_than_it(
+    proxied_history, proxy_candidate, admin_user
+):
+    from releases.services import model_validate, release_promote
+
+    biased = proxy_candidate(1.0)
+    release_promote(model_version=biased, reason="the champion of this test", force=True, user=admin_user)
+    same = _fairness_gate(model_validate(model_version=proxy_candidate(1.0)))  # an identical retrain
+    assert same["value"] < 0.8 and same["passed"] is True
+    assert "WARNING: below 0.8, as the champion is: passed because it is no worse" in same["detail"]
+    worse = _fairness_gate(model_validate(model_version=proxy_candidate(1.2)))
+    assert worse["passed"] is False and "WARNING" not in worse["detail"]

@@ -19,6 +19,15 @@ def test_the_release_page_full_and_fragment(client, staff_user, register):
     assert client.get("/models/nope/").status_code == 404
 
 
+def test_the_release_page_says_which_versions_wait_for_release(client, staff_user, register):
+    candidate = register()
+    client.force_login(staff_user)
+    page = client.get("/models/credit/").content.decode()
+    waiting = page.split('id="waiting"')[1].split("</section>")[0]
+    assert "Waiting for release" in waiting and candidate.model_id in waiting and "not released yet" in waiting
+    assert "credit@1" not in waiting  # the champion does not wait
+
+
 def test_only_admins_take_release_steps_each_with_a_reason(client, staff_user, admin_user, register):
     candidate = register()
     url = "/models/credit/release/{}/"
