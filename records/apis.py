@@ -114,6 +114,19 @@ def _params(serializer_class: Any, request: Request) -> Any:
     return serializer
 
 
+INCLUDE = OpenApiParameter(
+    "include", str, OpenApiParameter.QUERY, enum=["embedding"], description="embedding: add the 384-d vector"
+)
+
+
+def _include(request: Request) -> dict[str, bool]:
+    """The serializer context for ``?include=embedding`` (the only thing a record answer leaves out)."""
+    asked = request.query_params.get("include", "")
+    if asked not in ("", "embedding"):
+        raise ValidationError({"include": "Only 'embedding' can be included."})
+    return {"include_embedding": asked == "embedding"}
+
+
 def _neighbours_body(model_id: str, neighbours: list[Any]) -> dict[str, Any]:
     return {
         "model_id": model_id,
@@ -207,9 +220,12 @@ class RecordViewSet(viewsets.ViewSet):
             }
         )
 
-    @extend_schema(responses={200: RecordDetailSerializer, 401: docs.UNAUTHENTICATED, 404: RECORD_NOT_FOUND})
+    @extend_schema(
+        parameters=[INCLUDE], responses={200: RecordDetailSerializer, 401: docs.UNAUTHENTICATED, 404: RECORD_NOT_FOUND}
+    )
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(RecordDetailSerializer(self._get(request, pk)).data)
+        context = _include(request)
+        return Response(RecordDetailSerializer(self._get(request, pk), context=context).data)
 
     @extend_schema(
         parameters=[
@@ -275,6 +291,7 @@ class RecordViewSet(viewsets.ViewSet):
 
     @extend_schema(
         request=OutcomeSerializer,
+        parameters=[INCLUDE],
         responses={
             200: RecordDetailSerializer,
             400: BAD_PARAMETER,
@@ -290,6 +307,7 @@ class RecordViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"])
     def outcome(self, request: Request, pk: str) -> Response:
         """Record what really happened (true: the risk materialised). Idempotent."""
+        context = _include(request)
         record = self._get(request, pk)
         serializer = OutcomeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -299,7 +317,7 @@ class RecordViewSet(viewsets.ViewSet):
             observed_at=serializer.validated_data.get("observed_at"),
             user=request.user,
         )
-        return Response(RecordDetailSerializer(record).data)
+        return Response(RecordDetailSerializer(record, context=context).data)
 
 
 DRY_RUN = OpenApiParameter(

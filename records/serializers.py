@@ -132,7 +132,10 @@ class RecordDetailSerializer(serializers.ModelSerializer[Record]):
         read_only_fields = fields
 
     def get_embedding(self, record: Record) -> list[float] | None:
-        return None if record.embedding is None else [float(x) for x in record.embedding]
+        """The 384 floats only when asked for (``?include=embedding``): every answer used to carry them."""
+        if not self.context.get("include_embedding") or record.embedding is None:
+            return None
+        return [float(x) for x in record.embedding]
 
     def get_created_by(self, record: Record) -> str | None:
         return record.created_by.username if record.created_by else None

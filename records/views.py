@@ -346,6 +346,8 @@ def _predict_post(
     and what the schemas themselves refuse). The values are validated once: by the predict path, or
     here only when some text was not even of its field's type (then nothing is scored)."""
     model = route.champion
+    subject_id = request.POST.get("subject_id", "").strip()[:128] or None  # the application reference
+    context["subject_id"] = subject_id or ""
     values = {spec.name: request.POST.get(spec.name, "") for spec in (*model.schema, *model.protected)}
     typed, errors = _typed(model.schema, values)
     protected, protected_errors = _typed(model.protected, values)
@@ -359,7 +361,7 @@ def _predict_post(
     dry_run = request.POST.get("dry_run") == "1"  # "Try without saving"
     try:
         record = prediction_create_one(
-            model=route, features=typed, protected=protected, store=not dry_run,
+            model=route, features=typed, protected=protected, subject_id=subject_id, store=not dry_run,
             request_id=request_id_var.get(), created_by=request.user,
         )  # fmt: skip
     except FeatureValidationError as exc:

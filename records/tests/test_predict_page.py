@@ -59,6 +59,16 @@ def test_try_without_saving_shows_the_same_result_and_stores_nothing(
     assert f">{score:.3f}<" in saved and f">{score:.3f}<" in html  # the same score, saved or not
 
 
+def test_the_application_reference_is_stored_as_the_subject_id(
+    client, staff_user, demo_model, embedder, german_credit_row
+):
+    from records.models import Record
+
+    client.force_login(staff_user)
+    html = client.post("/", {**_form(german_credit_row), "subject_id": " LOAN-2026-0042 "}).content.decode()
+    assert Record.objects.get().subject_id == "LOAN-2026-0042" and 'value="LOAN-2026-0042"' in html
+
+
 def test_invalid_input_rerenders_with_errors_and_keeps_values(
     client, staff_user, demo_model, embedder, german_credit_row
 ):
