@@ -105,13 +105,20 @@ def _save_progress(job: ImportJob, summary: BackfillSummary) -> None:
     )
 
 
+def _rows_today(user_id: int | None, *, besides: uuid.UUID | None = None) -> int:
+    """The rows a user's imports of the last 24 hours read (but job ``besides``); 0 for nobody's."""
+    if user_id is None:
+        return 0
+    jobs = ImportJob.objects.filter(created_by=user_id, created_at__gte=timezone.now() - timedelta(days=1))
+    if besides is not None:
+        jobs = jobs.exclude(pk=besides)
+    return int(jobs.aggregate(n=Sum("processed_rows"))["n"] or 0)
+
+
 def _rows_allowed(job: ImportJob) -> int:
     """IMPORT_MAX_ROWS, or less: what is left of the user's IMPORT_MAX_ROWS_PER_DAY after the rows of
     their other imports of the last 24 hours."""
-    others = ImportJob.objects.filter(
-        created_by=job.created_by_id, created_at__gte=timezone.now() - timedelta(days=1)
-    ).exclude(pk=job.pk)
-    used = 0 if job.created_by_id is None else others.aggregate(n=Sum("processed_rows"))["n"] or 0
+    used = _rows_today(job.created_by_id, besides=job.pk)
     return max(0, min(settings.IMPORT_MAX_ROWS, settings.IMPORT_MAX_ROWS_PER_DAY - used))
 
 
@@ -349,14 +356,12 @@ def import_job_create(*, upload: UploadedFile, options: Mapping[str, str | None]
     """Store the upload (compressed, in chunks) and queue its import; a user who imported
     IMPORT_MAX_ROWS_PER_DAY rows in the last 24 hours is refused."""
     creator = user_or_none(user)
-    if creator is not None:
-        today = ImportJob.objects.filter(created_by=creator, created_at__gte=timezone.now() - timedelta(days=1))
-        if (today.aggregate(n=Sum("processed_rows"))["n"] or 0) >= settings.IMPORT_MAX_ROWS_PER_DAY:
-            raise ImportQuotaError(
-                f"You imported {settings.IMPORT_MAX_ROWS_PER_DAY} rows in the last 24 hours, the most a day "
-                "allows (IMPORT_MAX_ROWS_PER_DAY); try again later.",
-                retry_after=3600,
-            )
+    if _rows_today(creator.pk if creator is not None else None) >= settings.IMPORT_MAX_ROWS_PER_DAY:
+        raise ImportQuotaError(
+            f"You imported {settings.IMPORT_MAX_ROWS_PER_DAY} rows in the last 24 hours, the most a day "
+            "allows (IMPORT_MAX_ROWS_PER_DAY); try again later.",
+            retry_after=3600,
+        )
     job = ImportJob.objects.create(created_by=creator, filename=(upload.name or "upload.csv")[:255], options=options)
     try:
         job.bytes_total = _store_upload(job, upload)

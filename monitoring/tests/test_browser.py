@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -88,3 +89,24 @@ def test_the_model_page_swaps_a_cell_and_the_segment(monitored, live_server, sho
     page.wait_for_url(f"{live_server.url}/records/**")
     expect(page.locator("#segment-filter")).to_be_visible()
     assert page.locator("#records-table .record-row").count() >= 1
+
+
+def test_a_risk_manager_adds_a_webhook_and_sees_its_secret_once(page, live_server, risk_manager, shot, monkeypatch):
+    import ipaddress
+
+    monkeypatch.setattr("monitoring.webhooks._getaddrinfo", lambda host, port: [ipaddress.ip_address("93.184.215.14")])
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(risk_manager.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/monitoring/webhooks/")
+    page.get_by_label("Webhook URL").fill("https://hooks.example.com/risk/t0ken")
+    page.get_by_role("button", name="Add webhook").click()
+    expect(page.locator("#new-secret [data-secret]")).to_have_text(re.compile(r"^\S{40,}$"))
+    expect(page.locator("#webhooks-table")).to_contain_text("https://hooks.example.com/…")
+    expect(page.locator("#webhook-changes")).to_contain_text("created")
+    shot(page, "monitoring-webhooks-created")
+    page.goto(f"{live_server.url}/monitoring/webhooks/")
+    expect(page.locator("#new-secret")).to_have_count(0)  # shown once
+    expect(page.locator("body")).not_to_contain_text("t0ken")

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
-from riskengine.tests.test_proxy import _free_port, _get
+from riskengine.tests.test_proxy import _data_dir, _free_port, _get
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = ("SECRET_KEY", "JWT_SIGNING_KEY", "DEBUG", "RISKENGINE_ENV_FILE", "DATABASE_REPLICA_URL")
@@ -22,10 +21,7 @@ SECRETS = ("SECRET_KEY", "JWT_SIGNING_KEY", "DEBUG", "RISKENGINE_ENV_FILE", "DAT
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_make_serve_refuses_without_secrets_and_serves_pages_with_debug_off(tmp_path, test_database_url, demo_model):
-    data = tmp_path / "data"  # no static files collected here yet: bootstrap must do it
-    data.mkdir()
-    if Path(settings.EMBEDDING_CACHE_DIR).is_dir():  # spares the one-time ONNX export
-        (data / "embedding").symlink_to(settings.EMBEDDING_CACHE_DIR)
+    data = _data_dir(tmp_path / "data")  # no static files collected here yet: bootstrap must do it
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in SECRETS}
     env |= {"RISKENGINE_ENV_FILE": "none", "DEBUG": "1", "DATABASE_URL": test_database_url}
