@@ -121,8 +121,8 @@ INCLUDE = OpenApiParameter(
 
 def _include(request: Request) -> dict[str, bool]:
     """The serializer context for ``?include=embedding`` (the only thing a record answer leaves out)."""
-    asked = request.query_params.get("include", "")
-    if asked not in ("", "embedding"):
+    asked = request.query_params.get("include")
+    if asked not in (None, "embedding"):  # an empty include= is a mistake too
         raise ValidationError({"include": "Only 'embedding' can be included."})
     return {"include_embedding": asked == "embedding"}
 

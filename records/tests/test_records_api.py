@@ -136,6 +136,7 @@ def test_detail_returns_everything(staff_api, make_records, staff_user):
     assert body["embedding"] is None  # 384 floats only when asked for
     assert len(staff_api.get(f"{LIST}{record.pk}/", {"include": "embedding"}).json()["embedding"]) == 384
     assert staff_api.get(f"{LIST}{record.pk}/", {"include": "everything"}).status_code == 400
+    assert staff_api.get(f"{LIST}{record.pk}/?include=").status_code == 400  # the fuzzer's find
     assert body["drivers"] == record.drivers and body["base_log_odds"] == record.base_log_odds
     for key in ("model_id", "request_id", "created_by", "outcome", "outcome_observed_at", "risk_score", "risk_label"):
         assert key in body
